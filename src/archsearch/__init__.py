@@ -1,0 +1,12 @@
+"""archsearch: neural architecture search as search space x strategy x estimator."""
+
+from archsearch.errors import ArchitectureError, UserError
+from archsearch.registry import ESTIMATORS, SPACES, STRATEGIES, Spec
+from archsearch.types import Budget, Decision, Result, TrialRecord, TrialState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchitectureError", "Budget", "Decision", "ESTIMATORS", "Result", "SPACES", "STRATEGIES",
+    "Spec", "TrialRecord", "TrialState", "UserError", "__version__",
+]

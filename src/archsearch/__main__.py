@@ -1,0 +1,3 @@
+from archsearch.cli.main import entry
+
+entry()

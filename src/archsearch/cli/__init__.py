@@ -1,0 +1,1 @@
+"""The command line interface (it prints; the library logs)."""

@@ -1,0 +1,67 @@
+"""``archsearch bench``: strategies against a tabular benchmark, N seeds each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from archsearch.cli.common import table
+from archsearch.errors import UserError
+from archsearch.experiment.benchmark import CHECKPOINTS, PROTOCOL, run_benchmark
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmark strategies on a tabular benchmark")
+    p.add_argument("--benchmark", required=True, help="CSV with arch_str and metric columns")
+    p.add_argument("--metric", required=True, help="the metric column (maximised)")
+    p.add_argument("--space", default="nb201", help="search space of the table (default nb201)")
+    p.add_argument("--strategies", default="random,evolution,reinforce",
+                   help="comma-separated strategy names (default random,evolution,reinforce)")
+    p.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..N-1)")
+    p.add_argument("--queries", type=int, default=300, help="queries per run (default 300)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes (default: all cores)")
+    p.add_argument("--json", metavar="OUT", help="write the curves as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="draw the curves")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run_command=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise UserError("--strategies is empty")
+    if args.seeds < 1 or args.queries < 1:
+        raise UserError("--seeds and --queries must be at least 1")
+    start = time.perf_counter()
+    bar = tqdm(total=len(strategies) * args.seeds, desc="bench", unit="run",
+               disable=args.no_progress, dynamic_ncols=True)
+    report = run_benchmark(args.benchmark, args.metric, strategies, args.seeds, args.queries,
+                           args.space, max(1, args.workers), on_done=lambda *_: bar.update(1))
+    bar.close()
+    seconds = time.perf_counter() - start
+    report["seconds"] = round(seconds, 2)
+    marks = [q for q in CHECKPOINTS if q <= args.queries]
+    rows = []
+    for name, res in report["results"].items():
+        rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}" for q in marks])
+    print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
+    print(table(rows, ["strategy"] + [f"Q={q}" for q in marks]))
+    print(f"protocol: {PROTOCOL}")
+    print(f"{seconds:.1f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.json}")
+    if args.plot:
+        from archsearch.estimators.tabular import TabularEstimator
+        from archsearch.report.plots import plot_benchmark
+
+        optimum = TabularEstimator(args.benchmark, args.metric).best()
+        plot_benchmark(report, args.plot, optimum)
+        print(f"wrote {args.plot}")
+    return 0

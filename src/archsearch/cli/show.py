@@ -1,0 +1,105 @@
+"""``archsearch show``: a run's best architectures and trial table, or one architecture's size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from archsearch.cli.common import fmt, open_run, table
+from archsearch.errors import UserError
+from archsearch.experiment.experiment import best_trial
+from archsearch.registry import SPACES
+from archsearch.types import TrialState
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="show a run, or an architecture's parameters and FLOPs",
+                       description="archsearch show RUN [--json] | "
+                       "archsearch show --space nb201 --arch STRING [--json]")
+    p.add_argument("run", nargs="?", help="run folder")
+    p.add_argument("--space", help="with --arch: the architecture's space")
+    p.add_argument("--arch", help="an architecture string (or JSON) of --space")
+    p.add_argument("--top", type=int, default=5, help="best architectures to list (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run_command=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.arch is not None or args.space is not None:
+        if args.run:
+            raise UserError("give either a RUN folder or --space and --arch, not both")
+        if args.arch is None or args.space is None:
+            raise UserError("show an architecture with both --space NAME and --arch STRING")
+        return show_arch(args.space, args.arch, args.json)
+    if not args.run:
+        raise UserError("give a RUN folder, or --space and --arch")
+    return show_run(args.run, args.top, args.json)
+
+
+def arch_summary(space_name: str, text: str) -> dict[str, Any]:
+    from archsearch.nn.ops import count_params_m
+    from archsearch.nn.profile import count_flops_m
+
+    space = SPACES.create(space_name)
+    arch = space.from_json(text) if text.lstrip().startswith("{") else space.parse(text)
+    model = space.build(arch)  # the space's default network (NB201: CIFAR-10, C=16, N=5)
+    return {
+        "space": space_name, "arch": arch.to_str(), "iso_key": space.iso_key(arch),
+        "params_m": round(count_params_m(model), 6),
+        "flops_m": round(count_flops_m(model, (1, 3, 32, 32)), 6),
+        "input": [3, 32, 32],
+    }
+
+
+def show_arch(space_name: str, text: str, as_json: bool) -> int:
+    info = arch_summary(space_name, text)
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:>9}: {v}")
+        print("(FLOPs: multiply-accumulates of the convolutions and the classifier for one "
+              "3x32x32 image)")
+    return 0
+
+
+def show_run(run_dir: str, top: int, as_json: bool) -> int:
+    storage = open_run(run_dir)
+    records = storage.trials()
+    config = storage.get_meta("config") or {}
+    final = storage.get_meta("final")
+    storage.close()
+    best = best_trial(records)
+    counts = {s.value: sum(r.state is s for r in records) for s in TrialState}
+    ranked = sorted((r for r in records if r.objective is not None),
+                    key=lambda r: r.objective, reverse=True)  # type: ignore[arg-type, return-value]
+    if as_json:
+        print(json.dumps({
+            "run": run_dir, "config": config, "n_trials": counts,
+            "best_arch": best.arch if best else None,
+            "best_objective": best.objective if best else None,
+            "best_metrics": dict(best.metrics) if best else None,
+            "final": final["rows"] if final else None,
+            "trials": [{"number": r.number, "arch": r.arch, "state": r.state.value,
+                        "objective": r.objective, "metrics": dict(r.metrics), "error": r.error,
+                        "seconds": r.seconds, "attempts": r.attempts} for r in records],
+        }, indent=2))
+        return 0
+    print(f"run {run_dir}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    if config:
+        print(f"  {config['space']['name']} x {config['strategy']['name']} x "
+              f"{config['estimator']['name']}")
+    if ranked:
+        print(f"\nbest {min(top, len(ranked))}:")
+        print(table([[str(r.number), fmt(r.objective), r.arch] for r in ranked[:top]],
+                    ["trial", "objective", "architecture"]))
+    metric_keys = sorted({k for r in records for k in r.metrics})[:5]
+    print("\ntrials:")
+    print(table(
+        [[str(r.number), r.state.value, fmt(r.objective)]
+         + [fmt(r.metrics.get(k)) for k in metric_keys]
+         + [fmt(r.seconds, 1), (r.error or r.arch)[:80]] for r in records],
+        ["trial", "state", "objective"] + metric_keys + ["seconds", "architecture / error"],
+    ))
+    return 0

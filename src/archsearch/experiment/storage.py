@@ -1,0 +1,156 @@
+"""Where a run's trials live: an SQLite file per run (``RUN/trials.db``), or memory.
+
+One row per trial (architecture string, state, objective, metrics, timings, attempts) and one
+checkpoint row (the strategy's state and how many trials it has proposed). A trial's result and
+the checkpoint that follows it are written in one transaction, so a run killed at any instant
+reopens consistent: finished trials are kept, and trials left ``running`` are re-run on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from archsearch.types import Result, TrialRecord, TrialState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    number      INTEGER PRIMARY KEY,
+    arch        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    objective   REAL,
+    metrics     TEXT NOT NULL DEFAULT '{}',
+    error       TEXT,
+    started_at  REAL,
+    finished_at REAL,
+    attempts    INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id      INTEGER PRIMARY KEY CHECK (id = 0),
+    n_asked INTEGER NOT NULL,
+    state   BLOB NOT NULL
+);
+"""
+
+
+class Storage(Protocol):
+    """The five things an experiment needs from its store."""
+
+    def get_meta(self, key: str) -> Any: ...
+    def set_meta(self, key: str, value: Any) -> None: ...
+    def start_trial(self, number: int, arch: str) -> None: ...
+    def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
+                     n_asked: int) -> None: ...
+    def trials(self) -> list[TrialRecord]: ...
+    def load_checkpoint(self) -> tuple[int, bytes] | None: ...
+
+
+class SQLiteStorage:
+    """An SQLite database in WAL mode; each write is one transaction."""
+
+    wants_checkpoints = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get_meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+    def start_trial(self, number: int, arch: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "INSERT INTO trials (number, arch, state, started_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(number) DO UPDATE SET arch = excluded.arch, state = excluded.state,"
+                " started_at = excluded.started_at, attempts = attempts + 1",
+                (number, arch, TrialState.RUNNING.value, time.time()),
+            )
+
+    def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
+                     n_asked: int) -> None:
+        objective = None if math.isnan(result.objective) else result.objective
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "UPDATE trials SET state = ?, objective = ?, metrics = ?, error = ?, "
+                "finished_at = ? WHERE number = ?",
+                (result.state.value, objective, json.dumps(dict(result.metrics)), result.error,
+                 time.time(), number),
+            )
+            if checkpoint is not None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checkpoint (id, n_asked, state) VALUES (0, ?, ?)",
+                    (n_asked, checkpoint),
+                )
+
+    def trials(self) -> list[TrialRecord]:
+        rows = self.db.execute(
+            "SELECT number, arch, state, objective, metrics, error, started_at, finished_at, "
+            "attempts FROM trials ORDER BY number"
+        ).fetchall()
+        return [
+            TrialRecord(n, a, TrialState(s), o, json.loads(m), e, t0, t1, k)
+            for n, a, s, o, m, e, t0, t1, k in rows
+        ]
+
+    def load_checkpoint(self) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT n_asked, state FROM checkpoint WHERE id = 0").fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+class MemoryStorage:
+    """Trials in a dict; no checkpoints (nothing survives the process anyway)."""
+
+    wants_checkpoints = False
+
+    def __init__(self) -> None:
+        self.meta: dict[str, Any] = {}
+        self.rows: dict[int, TrialRecord] = {}
+
+    def close(self) -> None:
+        pass
+
+    def get_meta(self, key: str) -> Any:
+        return self.meta.get(key)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.meta[key] = value
+
+    def start_trial(self, number: int, arch: str) -> None:
+        attempts = self.rows[number].attempts + 1 if number in self.rows else 1
+        self.rows[number] = TrialRecord(number, arch, TrialState.RUNNING,
+                                        started_at=time.time(), attempts=attempts)
+
+    def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
+                     n_asked: int) -> None:
+        old = self.rows[number]
+        objective = None if math.isnan(result.objective) else result.objective
+        self.rows[number] = TrialRecord(
+            number, old.arch, result.state, objective, dict(result.metrics), result.error,
+            old.started_at, time.time(), old.attempts,
+        )
+
+    def trials(self) -> list[TrialRecord]:
+        return [self.rows[k] for k in sorted(self.rows)]
+
+    def load_checkpoint(self) -> tuple[int, bytes] | None:
+        return None

@@ -1,0 +1,114 @@
+"""Operations shared by the cell spaces, each a small module. Channels first (NCHW)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> conv (no bias) -> BN: NB201's ``nor_conv`` and the cells' plain convolution."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int | None = None,
+        dilation: int = 1, affine: bool = True, track_running_stats: bool = True,
+    ) -> None:
+        padding = dilation * (kernel - 1) // 2 if padding is None else padding
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation=dilation, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Depthwise-separable conv, applied twice (DARTS/ENAS ``sep_conv``): 2x(ReLU, dw, pw, BN)."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        pad = (kernel - 1) // 2
+        bn = dict(affine=affine, track_running_stats=track_running_stats)
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel, stride, pad, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_in, 1, bias=False),
+            nn.BatchNorm2d(c_in, **bn),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel, 1, pad, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out, **bn),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op: a zero tensor of the output shape."""
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class Pool(nn.Module):
+    """3x3 average or max pooling, stride 1 or 2, padding 1 (average excludes the padding)."""
+
+    def __init__(self, kind: str, stride: int = 1, kernel: int = 3) -> None:
+        super().__init__()
+        pad = (kernel - 1) // 2
+        if kind == "avg":
+            self.pool: nn.Module = nn.AvgPool2d(kernel, stride, pad, count_include_pad=False)
+        elif kind == "max":
+            self.pool = nn.MaxPool2d(kernel, stride, pad)
+        else:
+            raise ValueError(f"pool kind must be 'avg' or 'max', not {kind!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing pixels: two offset 1x1 stride-2 convs, concatenated."""
+
+    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
+        super().__init__()
+        assert c_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_a = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_b = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))  # offset grid, same size
+        return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+
+
+class ResNetBasicBlock(nn.Module):
+    """NB201's reduction block: two 3x3 ReLUConvBN (first stride 2) + avgpool-1x1 shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 2) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
+        if stride == 2:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False)
+            )
+        elif c_in != c_out:
+            self.shortcut = ReLUConvBN(c_in, c_out, 1)
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+def count_params_m(model: nn.Module) -> float:
+    """Trainable parameters, in millions."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6

@@ -1,0 +1,233 @@
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): one cell of 4 nodes, an op on each of its 6 edges.
+
+Canonical string, as the benchmark writes it (node j lists its inputs i < j)::
+
+    |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|
+
+The network (``build``): 3x3 conv stem (C channels) + BN, three stages of N cells at C, 2C, 4C
+channels joined by residual reduction blocks, BN-ReLU, global average pool, linear classifier.
+With C=16, N=5 and 10 classes this is the benchmark's network; the parameter count equals the
+published one for every cell (checked in the tests against NASLib's table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from archsearch.errors import ArchitectureError
+from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero
+from archsearch.registry import SPACES
+from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.types import Decision
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# (to_node, from_node) for each edge, in the order of the canonical string
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+N_NODES = 4
+
+
+@dataclass(frozen=True)
+class NB201Cell(Architecture):
+    """The op on each of the 6 edges, in ``EDGES`` order."""
+
+    ops: tuple[str, ...]
+    space = "nb201"
+
+    def __post_init__(self) -> None:
+        if len(self.ops) != len(EDGES):
+            raise ArchitectureError(f"an NB201 cell has {len(EDGES)} edges, got {len(self.ops)}")
+        for (j, i), op in zip(EDGES, self.ops):
+            if op not in OPS:
+                raise ArchitectureError(
+                    f"edge {i}->{j}: unknown op {op!r}; valid ops: {', '.join(OPS)}"
+                )
+
+    def to_str(self) -> str:
+        nodes = []
+        for j in range(1, N_NODES):
+            nodes.append(
+                "|" + "|".join(f"{op}~{i}" for (t, i), op in zip(EDGES, self.ops) if t == j) + "|"
+            )
+        return "+".join(nodes)
+
+    def edge_op(self, to_node: int, from_node: int) -> str:
+        return self.ops[EDGES.index((to_node, from_node))]
+
+
+def parse_nb201(text: str) -> NB201Cell:
+    text = text.strip()
+    nodes = text.split("+")
+    if len(nodes) != N_NODES - 1:
+        raise ArchitectureError(
+            f"NB201 string {text!r}: expected {N_NODES - 1} nodes separated by '+', "
+            f"found {len(nodes)}; the form is |op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+        )
+    ops: list[str] = []
+    for j, node in enumerate(nodes, start=1):
+        if not (node.startswith("|") and node.endswith("|")) or len(node) < 2:
+            raise ArchitectureError(
+                f"NB201 string, node {j} ({node!r}): must start and end with '|'"
+            )
+        tokens = node[1:-1].split("|")
+        if len(tokens) != j:
+            raise ArchitectureError(
+                f"NB201 string, node {j} ({node!r}): expected {j} inputs, found {len(tokens)}"
+            )
+        for i, token in enumerate(tokens):
+            op, sep, src = token.partition("~")
+            if not sep or src != str(i):
+                raise ArchitectureError(
+                    f"NB201 string, node {j}, input {i} ({token!r}): expected 'op~{i}'"
+                )
+            if op not in OPS:
+                raise ArchitectureError(
+                    f"NB201 string, node {j}, input {i}: unknown op {op!r}; "
+                    f"valid ops: {', '.join(OPS)}"
+                )
+            ops.append(op)
+    return NB201Cell(tuple(ops))
+
+
+def iso_key(cell: NB201Cell) -> str:
+    """NATS-Bench's isomorphism key: 6,466 classes over the 15,625 cells.
+
+    A node is written as the sorted ``+``-join of one term per incoming edge: ``#`` for ``none``
+    (or for any op reading node 1 when node 1 is ``#``), the input's own text for
+    ``skip_connect``, and ``(input)@op`` otherwise. The output node's text is the key. This
+    reproduces the benchmark's ``unique_str`` partition exactly (checked in the tests); it is
+    syntactic, so a few cells that compute the same function stay apart (see ``functional_key``).
+    """
+    text = {0: "0"}
+    for j in range(1, N_NODES):
+        terms = []
+        for i in range(j):
+            op, source = cell.edge_op(j, i), text[i]
+            if op == "none" or source == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(source)
+            else:
+                terms.append(f"({source})@{op}")
+        text[j] = "+".join(sorted(terms))
+    return text[N_NODES - 1]
+
+
+def functional_key(cell: NB201Cell) -> str:
+    """A coarser key: equal for cells that compute the same function (4,930 classes).
+
+    Each node's value is a sorted multiset of terms: ``none`` adds nothing, ``skip_connect``
+    adds its input's terms (sums flatten), any other op adds ``op(input)``, and an op applied to
+    a zero input is zero.
+    """
+    node_terms: list[tuple[str, ...]] = [("x",)]
+    for j in range(1, N_NODES):
+        terms: list[str] = []
+        for i in range(j):
+            op, source = cell.edge_op(j, i), node_terms[i]
+            if op == "none" or not source:
+                continue
+            if op == "skip_connect":
+                terms.extend(source)
+            else:
+                terms.append(f"{op}({'+'.join(source)})")
+        node_terms.append(tuple(sorted(terms)))
+    return "+".join(node_terms[-1]) or "zero"
+
+
+class NB201Net(nn.Module):
+    """Stem -> [N cells, reduce] x 2 -> N cells -> BN-ReLU -> pool -> linear."""
+
+    def __init__(
+        self, cell: NB201Cell, channels: int = 16, cells_per_stage: int = 5,
+        num_classes: int = 10, in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        c = channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        )
+        layers: list[nn.Module] = []
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResNetBasicBlock(c, 2 * c, stride=2))
+                c *= 2
+            layers.extend(NB201CellModule(cell, c) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.cells(self.stem(x))  # (B, 4C, H/4, W/4)
+        x = self.head(x).mean(dim=(2, 3))  # (B, 4C)
+        return self.classifier(x)  # (B, num_classes)
+
+
+def make_op(op: str, channels: int) -> nn.Module:
+    if op == "none":
+        return Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1)
+    if op == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3)
+    if op == "avg_pool_3x3":
+        return Pool("avg")
+    raise ValueError(op)
+
+
+class NB201CellModule(nn.Module):
+    """Node j = sum over i < j of op_ij(node i); the cell's output is node 3."""
+
+    def __init__(self, cell: NB201Cell, channels: int) -> None:
+        super().__init__()
+        self.edges = list(EDGES)
+        self.ops = nn.ModuleList(make_op(op, channels) for op in cell.ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for j in range(1, N_NODES):
+            nodes.append(
+                sum(op(nodes[i]) for (t, i), op in zip(self.edges, self.ops) if t == j)
+            )
+        return nodes[-1]
+
+
+@SPACES.register("nb201")
+class NB201Space(SearchSpace):
+    """6 edges x 5 ops = 15,625 cells (6,466 up to isomorphism)."""
+
+    name = "nb201"
+
+    def __init__(self) -> None:
+        self._decisions = tuple(
+            Decision(f"edge{i}->{j}", len(OPS), OPS) for j, i in EDGES
+        )
+
+    def decisions(self) -> Sequence[Decision]:
+        return self._decisions
+
+    def decode(self, choices: Sequence[int]) -> NB201Cell:
+        return NB201Cell(tuple(OPS[c] for c in self.check_choices(choices)))
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        assert isinstance(arch, NB201Cell)
+        return tuple(OPS.index(op) for op in arch.ops)
+
+    def parse(self, text: str) -> NB201Cell:
+        return parse_nb201(text)
+
+    def iso_key(self, arch: Architecture) -> str:
+        assert isinstance(arch, NB201Cell)
+        return iso_key(arch)
+
+    def build(
+        self, arch: Architecture, channels: int = 16, cells_per_stage: int = 5,
+        num_classes: int = 10, in_channels: int = 3, **_: Any,
+    ) -> NB201Net:
+        assert isinstance(arch, NB201Cell)
+        return NB201Net(arch, channels, cells_per_stage, num_classes, in_channels)

@@ -1,0 +1,17 @@
+"""Random search: uniform over the space's decisions, without repeats by default."""
+
+from __future__ import annotations
+
+from archsearch.registry import STRATEGIES
+from archsearch.spaces.base import Architecture
+from archsearch.strategies.base import Strategy
+from archsearch.types import Result
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    def ask(self) -> Architecture | None:
+        return self.random_unseen()
+
+    def tell(self, arch: Architecture, result: Result) -> None:
+        self.n_told += 1

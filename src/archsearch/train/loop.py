@@ -1,0 +1,114 @@
+"""The training loop: SGD (Nesterov) with a cosine schedule, on-device data and augmentation.
+
+Small and explicit, nanoGPT-style. The batch order and augmentation come from a seeded
+``torch.Generator`` on the data's device; on CUDA the step runs under bf16 autocast with
+channels_last memory, and the same code path runs unchanged on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from archsearch.data.augment import augment
+from archsearch.data.splits import ImageData, Split
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 10.0  # fractional epochs train that fraction of the steps
+    batch_size: int = 64
+    lr: float = 0.05
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    grad_clip: float | None = 5.0
+    label_smoothing: float = 0.0
+    cutout: int = 0
+    amp: bool = True  # bf16 autocast where the device supports it (CUDA); no effect on CPU
+
+
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=enabled and device.type == "cuda")
+
+
+def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * step / max(1, total)))
+
+
+def fit(
+    model: nn.Module, data: ImageData, config: TrainConfig, generator: torch.Generator,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, float]:
+    """Train ``model`` on ``data.train`` (model and data already on the same device)."""
+    device = data.train.x.device
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
+    n = len(data.train)
+    steps_per_epoch = max(1, n // config.batch_size)
+    total = max(1, round(config.epochs * steps_per_epoch))
+    start = time.perf_counter()
+    step, stats = 0, {"train_loss": math.nan, "train_acc": math.nan}
+    model.train()
+    while step < total:
+        order = torch.randperm(n, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        for i in range(steps_per_epoch):
+            if step >= total:
+                break
+            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+            x = augment(data.train.x[idx], generator, data.pad, data.flip, config.cutout)
+            y = data.train.y[idx]
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(step, total, config.lr, config.lr_min)
+            with autocast(device, config.amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            loss_sum += loss.detach() * len(y)  # stays on the device: no sync per step
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            step += 1
+        stats = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
+        if on_epoch is not None:
+            on_epoch(math.ceil(step / steps_per_epoch), stats)
+    return {**stats, "train_seconds": time.perf_counter() - start, "steps": float(step)}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 500,
+             amp: bool = True) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in [0, 1]) of ``model`` on a split, in eval mode."""
+    if len(split) == 0:
+        return math.nan, math.nan
+    was_training = model.training
+    model.eval()
+    device = split.x.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    for i in range(0, len(split), batch_size):
+        x, y = split.x[i:i + batch_size], split.y[i:i + batch_size]
+        with autocast(device, amp):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    return loss_sum.item() / len(split), correct.item() / len(split)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archsearch.cli.main import main
+from archsearch.spaces.nb201 import NB201Space
+from tests.conftest import shared_file
+
+CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    """A synthetic NB201 table: accuracy grows with the number of 3x3 convolutions."""
+    space = NB201Space()
+    rows = ["arch_str,acc"]
+    for i in range(space.size()):
+        choices = [(i // 5**k) % 5 for k in range(6)]
+        arch = space.decode(choices)
+        rows.append(f"{arch},{80 + 2 * arch.ops.count('nor_conv_3x3') + 0.01 * (i % 7)}")
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def tabular(table: Path, run: Path, *extra: str) -> list[str]:
+    return ["search", "--estimator", "tabular", "--benchmark", str(table), "--metric", "acc",
+            "--trials", "30", "--run", str(run), "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: nb201, toy"),
+    (["search", "--strategy", "nope"], "valid strategy names: evolution, random, reinforce"),
+    (["search", "--estimator", "nope"], "valid estimator names: full-training, tabular, toy"),
+    (["search", "--estimator", "tabular"], "needs --benchmark CSV and --metric COLUMN"),
+    (["search", "--data", "/no/such/dir"], "does not exist"),
+    (["search", "--resume"], "--resume needs --run"),
+    (["show", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|bad~0|none~1|"],
+     "expected 3 nodes"),
+    (["show", "--space", "nb201", "--arch",
+      "|nor_conv_3x3~0|+|bad~0|none~1|+|none~0|none~1|none~2|"],
+     "node 2, input 0: unknown op 'bad'"),
+    (["show", "/no/such/run"], "no run at '/no/such/run'"),
+    (["bench", "--benchmark", "/no/table.csv", "--metric", "acc", "--seeds", "1"],
+     "does not exist"),
+])
+def test_user_errors_exit_2_with_a_clear_message(argv, message, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_column_lists_columns(table: Path, tmp_path: Path, capsys) -> None:
+    assert main(["search", "--estimator", "tabular", "--benchmark", str(table), "--metric",
+                 "accuracy", "--run", str(tmp_path / "r")]) == 2
+    assert "no column 'accuracy'; its columns are: arch_str, acc" in capsys.readouterr().err
+
+
+def test_bad_input_from_a_real_process_has_no_traceback() -> None:
+    out = subprocess.run([sys.executable, "-m", "archsearch", "search", "--space", "nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "valid search space names" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_tabular_search_then_show(table: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(tabular(table, run)) == 0
+    out = capsys.readouterr().out
+    assert "best architecture" in out and "random mean" in out
+    assert (run / "search.png").exists()
+    assert main(["show", str(run), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["n_trials"] == {"running": 0, "complete": 30, "failed": 0}
+    assert shown["best_objective"] == max(t["objective"] for t in shown["trials"])
+    assert shown["best_arch"] in {t["arch"] for t in shown["trials"]}
+    assert main(["show", str(run)]) == 0
+    assert "best 5:" in capsys.readouterr().out
+
+
+def test_resume_extends_and_refuses_a_different_configuration(table: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    run = tmp_path / "run"
+    assert main(tabular(table, run)) == 0
+    assert main(tabular(table, run)) == 2  # exists, no --resume
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(tabular(table, run, "--resume", "--strategy", "random")) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err
+    assert "flags.strategy: run has 'evolution', now 'random'" in err
+    assert main(["search", "--run", str(run), "--resume", "--trials", "40",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_trials"]["complete"] == 40
+
+
+def test_show_arch_params_and_flops(capsys) -> None:
+    all_conv = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|" \
+               "nor_conv_3x3~2|"
+    assert main(["show", "--space", "nb201", "--arch", all_conv, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["params_m"] == pytest.approx(1.531546, abs=1e-6)  # NB201's published count
+    assert info["flops_m"] == pytest.approx(220.11, abs=0.05)  # and its 220.11 MFLOPs
+
+
+def test_bench_prints_table_and_writes_json_and_plot(table: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    assert main(["bench", "--benchmark", str(table), "--metric", "acc", "--strategies",
+                 "random,evolution", "--seeds", "3", "--queries", "30", "--workers", "1",
+                 "--json", str(out_json), "--plot", str(out_png), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Q=10" in printed and "Q=25" in printed and "Q=50" not in printed
+    assert "oracle-reward" in printed
+    report = json.loads(out_json.read_text())
+    assert set(report) >= {"protocol", "metric", "results"}
+    for res in report["results"].values():
+        assert len(res["queries"]) == len(res["mean"]) == len(res["std"]) == 30
+        assert res["mean"] == sorted(res["mean"])  # best-so-far never decreases
+    assert out_png.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_bench_on_the_real_nb201_table(tmp_path: Path, capsys) -> None:
+    csv = shared_file("nb201_cifar10.csv")
+    assert main(["bench", "--benchmark", str(csv), "--metric", "cifar10_test_acc_200ep",
+                 "--seeds", "4", "--queries", "150", "--workers", "1", "--no-progress",
+                 "--json", str(tmp_path / "b.json")]) == 0
+    report = json.loads((tmp_path / "b.json").read_text())
+    for res in report["results"].values():
+        assert 92.0 < res["mean"][149] <= 94.37334

@@ -1,0 +1,43 @@
+"""Every registered strategy passes the shipped conformance checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsearch.registry import STRATEGIES
+from archsearch.testing import ToySpace, conformance
+
+SPACE = ToySpace(5, 4)  # 1,024 architectures
+# random search is exhaustive without repeats: it must find the optimum within the space's size;
+# the learning strategies must do it in a fifth of that.
+BUDGETS = {"random": SPACE.size()}
+
+
+def factory(name: str) -> conformance.Factory:
+    return lambda space, seed: STRATEGIES.create(name, space=space, seed=seed)
+
+
+@pytest.fixture(params=STRATEGIES.names())
+def name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_finds_the_optimum_of_a_toy_objective(name: str, seed: int) -> None:
+    conformance.check_finds_optimum(factory(name), SPACE, BUDGETS.get(name, 200), seed)
+
+
+def test_same_seed_same_proposals(name: str) -> None:
+    conformance.check_reproducible(factory(name), SPACE)
+
+
+def test_state_dict_round_trip_continues_identically(name: str) -> None:
+    conformance.check_resumes(factory(name), SPACE)
+
+
+def test_no_repeats_and_none_when_exhausted(name: str) -> None:
+    space = ToySpace(2, 3)  # 9 architectures
+    strategy = STRATEGIES.create(name, space=space, seed=0)
+    proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 20)
+    assert sorted(proposals) == sorted({p for p in proposals}) and len(proposals) == 9
+    assert strategy.ask() is None
