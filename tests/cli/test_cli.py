@@ -29,15 +29,19 @@ def table(tmp_path: Path) -> Path:
 
 
 def tabular(table: Path, run: Path, *extra: str) -> list[str]:
-    return ["search", "--estimator", "tabular", "--benchmark", str(table), "--metric", "acc",
+    return ["search", "--space", "nb201", "--strategy", "evolution", "--estimator", "tabular", "--benchmark", str(table), "--metric", "acc",
             "--trials", "30", "--run", str(run), "--no-progress", *extra]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: nb201, toy"),
-    (["search", "--strategy", "nope"], "valid strategy names: evolution, random, reinforce"),
-    (["search", "--estimator", "nope"], "valid estimator names: full-training, tabular, toy"),
-    (["search", "--estimator", "tabular"], "needs --benchmark CSV and --metric COLUMN"),
+    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, nb201, toy"),
+    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, random, reinforce"),
+    (["search", "--strategy", "random", "--estimator", "nope"],
+     "valid estimator names: full-training, shared-weights, tabular, toy"),
+    (["search", "--estimator", "tabular"], "drop --estimator tabular"),
+    (["search", "--trials", "5"], "--trials and --time are for black-box"),
+    (["search", "--strategy", "evolution", "--estimator", "tabular"],
+     "needs --benchmark CSV and --metric COLUMN"),
     (["search", "--data", "/no/such/dir"], "does not exist"),
     (["search", "--resume"], "--resume needs --run"),
     (["show", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|bad~0|none~1|"],
@@ -56,8 +60,8 @@ def test_user_errors_exit_2_with_a_clear_message(argv, message, capsys) -> None:
 
 
 def test_missing_column_lists_columns(table: Path, tmp_path: Path, capsys) -> None:
-    assert main(["search", "--estimator", "tabular", "--benchmark", str(table), "--metric",
-                 "accuracy", "--run", str(tmp_path / "r")]) == 2
+    assert main(["search", "--strategy", "random", "--estimator", "tabular", "--benchmark",
+                 str(table), "--metric", "accuracy", "--run", str(tmp_path / "r")]) == 2
     assert "no column 'accuracy'; its columns are: arch_str, acc" in capsys.readouterr().err
 
 
@@ -93,6 +97,7 @@ def test_resume_extends_and_refuses_a_different_configuration(table: Path, tmp_p
     err = capsys.readouterr().err
     assert "different configuration" in err
     assert "flags.strategy: run has 'evolution', now 'random'" in err
+    assert not (tmp_path / "runs").exists()
     assert main(["search", "--run", str(run), "--resume", "--trials", "40",
                  "--no-progress"]) == 0
     capsys.readouterr()

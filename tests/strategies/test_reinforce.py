@@ -17,8 +17,8 @@ def test_update_moves_probability_toward_a_rewarded_architecture() -> None:
 
     def prob() -> float:
         with torch.no_grad():
-            lp, _ = strategy.controller.log_prob(torch.tensor([list(space.encode(target))]))
-        return float(lp.exp())
+            out = strategy.controller.log_prob(torch.tensor([list(space.encode(target))]))
+        return float(out.log_prob.exp())
 
     before = prob()
     for _ in range(30):
@@ -35,7 +35,7 @@ def test_controller_batched_sampling_matches_log_prob() -> None:
     choices = controller.sample(64, gen)
     assert choices.shape == (64, 3)
     assert (choices[:, 1] < 5).all() and (choices[:, 2] < 2).all()
-    log_prob, entropy = controller.log_prob(choices)
+    log_prob, entropy, _ = controller.log_prob(choices)
     assert log_prob.shape == (64,) and (log_prob <= 0).all() and (entropy > 0).all()
     # all probabilities over the whole space sum to one
     grid = torch.cartesian_prod(torch.arange(3), torch.arange(5), torch.arange(2))

@@ -1,4 +1,4 @@
-"""``archsearch``: search | bench | show. User mistakes print one clear line and exit 2."""
+"""``archsearch``: search | train | export | bench | show. User mistakes print one line, exit 2."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from archsearch.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from archsearch.cli import bench, search, show
+    from archsearch.cli import bench, search, show, train
 
     parser = argparse.ArgumentParser(
         prog="archsearch",
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (search, bench, show):
+    for module in (search, train, bench, show):
         module.add_parser(sub)
     return parser
 

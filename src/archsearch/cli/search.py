@@ -1,8 +1,9 @@
 """``archsearch search``: run (or resume) a search, then retrain the best beside random ones.
 
-With no arguments it runs the main job on the embedded default: regularized evolution over
-NAS-Bench-201 cells, each trained briefly on scikit-learn's digits, then the best cell and three
-random cells retrained from scratch under one longer protocol.
+With no arguments it runs the main job on the embedded default data (scikit-learn's digits):
+ENAS over the micro (cell) space, then the derived cell and three random cells retrained from
+scratch under one protocol, side by side. Black-box strategies (random, evolution, reinforce)
+run trials through an estimator (full-training by default, or a tabular benchmark).
 """
 
 from __future__ import annotations
@@ -15,20 +16,27 @@ from typing import Any
 
 from archsearch.cli.common import DB_NAME, config_diff, fmt, parse_options, table
 from archsearch.errors import UserError
-from archsearch.experiment.executor import make_executor
-from archsearch.experiment.experiment import Experiment, best_trial
 from archsearch.experiment.final import final_evaluation
 from archsearch.experiment.storage import SQLiteStorage
-from archsearch.experiment.trial import build_estimator, build_space
+from archsearch.experiment.trial import build_space
 from archsearch.registry import ESTIMATORS, SPACES, STRATEGIES, Spec
-from archsearch.types import TrialRecord, TrialState
 
-DEFAULTS: dict[str, Any] = {
-    "space": "nb201", "strategy": "evolution", "estimator": "full-training", "data": "digits",
-    "seed": 0, "epochs": 4.0, "final_epochs": 20.0, "baseline_random": 3, "trials": 40,
+ONESHOT = ("enas",)
+DEFAULTS: dict[str, Any] = {"strategy": "enas", "data": "digits", "seed": 0,
+                            "final_epochs": 20.0, "baseline_random": 3}
+# per kind of search: the space, estimator and epochs it starts from
+ONESHOT_DEFAULTS = {"space": "enas-micro", "estimator": "shared-weights", "epochs": 30.0}
+# CPU-sized ENAS defaults of the command (ENASConfig keeps the paper's 30 x 10 controller samples
+# per epoch): on small data an epoch has few minibatches, so fewer controller steps keep the
+# shared weights and the controller trained in about the proportion ENAS had on CIFAR-10.
+ONESHOT_OPTS = {"strategy_opt": {"controller_steps": 10}, "estimator_opt": {"batch_size": 32}}
+BLACKBOX_DEFAULTS = {"space": "nb201", "estimator": "full-training", "epochs": 4.0, "trials": 40}
+# CPU-sized networks per space: (network trained per trial / supernet, final network)
+NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "nb201": ({"channels": 16, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 1}),
+    "enas-micro": ({"channels": 16, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 2}),
+    "enas-macro": ({"channels": 16}, {"channels": 24}),
 }
-# The default network for full training on small data: NB201 cells, 16 channels, 1 cell/stage.
-DEFAULT_BUILD = {"channels": 16, "cells_per_stage": 1}
 CONFIG_FLAGS = ("space", "strategy", "estimator", "data", "seed", "epochs", "final_epochs",
                 "baseline_random", "benchmark", "metric", "device")
 
@@ -36,78 +44,109 @@ CONFIG_FLAGS = ("space", "strategy", "estimator", "data", "seed", "epochs", "fin
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search for an architecture (the main job)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", help=f"search space (default {DEFAULTS['space']})")
-    p.add_argument("--strategy", help=f"search strategy (default {DEFAULTS['strategy']})")
-    p.add_argument("--estimator", help=f"estimator (default {DEFAULTS['estimator']})")
+    p.add_argument("--space", help="search space (default enas-micro for ENAS, else nb201)")
+    p.add_argument("--strategy", help="search strategy (default enas)")
+    p.add_argument("--estimator", help="estimator of black-box strategies (default full-training)")
     p.add_argument("--data", help="'digits' (default), a cifar-10-batches-py folder or an .npz")
     p.add_argument("--benchmark", help="tabular estimator: the CSV table")
     p.add_argument("--metric", help="tabular estimator: the metric column")
-    p.add_argument("--trials", type=int, help=f"number of trials (default {DEFAULTS['trials']} "
-                   "unless --time is given); on --resume, the new total")
+    p.add_argument("--trials", type=int, help="black-box: number of trials (default 40 unless "
+                   "--time is given); on --resume, the new total")
     p.add_argument("--time", type=float, metavar="SECONDS", help="stop proposing after this long")
-    p.add_argument("--seed", type=int, help="seed of the strategy and the training (default 0)")
-    p.add_argument("--epochs", type=float, help="training epochs per trial (default 4)")
+    p.add_argument("--seed", type=int, help="seed of the search and the training (default 0)")
+    p.add_argument("--epochs", type=float,
+                   help="ENAS: search epochs (default 30); black-box: training epochs per trial "
+                   "(default 4)")
     p.add_argument("--final-epochs", type=float,
-                   help="epochs of the final retraining of the best and random cells (default 20)")
+                   help="epochs of the final retraining of the best and random ones (default 20)")
     p.add_argument("--baseline-random", type=int, metavar="K",
                    help="random architectures retrained beside the best (default 3; 0: none)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--workers", type=int, default=1,
-                   help="trials run at once in a local process pool (default 1: inline)")
+                   help="black-box: trials run at once in a local process pool (default 1)")
     p.add_argument("--strategy-opt", action="append", metavar="KEY=VALUE",
-                   help="strategy option, e.g. population_size=10 (repeatable)")
+                   help="strategy option, e.g. population_size=10, or for ENAS "
+                   "controller_steps=30, aggregate=10, lr=0.0035 (repeatable)")
     p.add_argument("--estimator-opt", action="append", metavar="KEY=VALUE",
-                   help="estimator option, e.g. batch_size=128 or build={'channels':8}")
+                   help="estimator option, e.g. batch_size=128, build={'channels': 8} or for "
+                   "ENAS supernet={'channels': 20, 'cells_per_stage': 2}")
+    p.add_argument("--final-opt", action="append", metavar="KEY=VALUE",
+                   help="option of the final retraining, e.g. cutout=16, drop_path=0.2, "
+                   "build={'channels': 36, 'cells_per_stage': 5, 'auxiliary': True}")
     p.add_argument("--run", help="run folder (default runs/<time>-<space>-<strategy>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run_command=run)
 
+
+# ---- configuration -------------------------------------------------------------------------
 
 def resolve_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> dict[str, Any]:
     """The run's configuration: stored (on resume) or defaults, overlaid with the given flags."""
     given = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
-    strategy_opts = parse_options(args.strategy_opt, "--strategy-opt")
-    estimator_opts = parse_options(args.estimator_opt, "--estimator-opt")
+    opts = {name: parse_options(getattr(args, name), "--" + name.replace("_", "-"))
+            for name in ("strategy_opt", "estimator_opt", "final_opt")}
     if stored is not None:
-        rebuilt = make_config(
-            {**stored["flags"], **given},
-            {**stored["strategy_opts"], **strategy_opts},
-            {**stored["estimator_opts"], **estimator_opts},
-        )
+        rebuilt = make_config({**stored["flags"], **given},
+                              *({**stored["opts"][k], **opts[k]} for k in opts))
         diff = config_diff(stored, rebuilt)
         if diff:
             raise UserError("--resume with a different configuration; the differences:\n"
                             + "\n".join(diff)
                             + "\nresume without these options, or start a new --run")
         return stored
-    flags = {**{k: DEFAULTS.get(k) for k in CONFIG_FLAGS}, **given}
-    return make_config(flags, strategy_opts, estimator_opts)
+    strategy = given.get("strategy", DEFAULTS["strategy"])
+    kind = ONESHOT_DEFAULTS if strategy in ONESHOT else BLACKBOX_DEFAULTS
+    flags = {k: None for k in CONFIG_FLAGS}
+    flags.update({**DEFAULTS, **{k: v for k, v in kind.items() if k != "trials"}, **given})
+    return make_config(flags, *opts.values())
 
 
 def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
-                estimator_opts: dict[str, Any]) -> dict[str, Any]:
-    SPACES.get(flags["space"])
-    STRATEGIES.get(flags["strategy"])
+                estimator_opts: dict[str, Any], final_opts: dict[str, Any]) -> dict[str, Any]:
+    space = flags["space"]
+    SPACES.get(space)
+    oneshot = flags["strategy"] in ONESHOT
+    if flags["strategy"] not in ONESHOT and flags["strategy"] not in STRATEGIES.names():
+        raise UserError(f"unknown strategy {flags['strategy']!r}; valid strategy names: "
+                        f"{', '.join(sorted(STRATEGIES.names() + list(ONESHOT)))}")
     ESTIMATORS.get(flags["estimator"])
-    if flags["estimator"] == "tabular":
+    search_net, final_net = NETWORKS.get(space, ({}, {}))
+    device = flags.get("device") or "auto"
+    strategy_config = dict(strategy_opts)
+    if oneshot:
+        if flags["estimator"] != "shared-weights":
+            raise UserError(f"{flags['strategy']} trains shared weights: drop --estimator "
+                            f"{flags['estimator']} (it uses shared-weights)")
+        estimator = {"data": flags["data"], "epochs": int(flags["epochs"]), "seed": flags["seed"],
+                     "device": device, "supernet": dict(search_net),
+                     **ONESHOT_OPTS["estimator_opt"], **estimator_opts}
+        strategy_config = {**ONESHOT_OPTS["strategy_opt"], **strategy_opts}
+    elif flags["estimator"] == "tabular":
         if not flags.get("benchmark") or not flags.get("metric"):
             raise UserError("the tabular estimator needs --benchmark CSV and --metric COLUMN")
         estimator = {"benchmark": flags["benchmark"], "metric": flags["metric"], **estimator_opts}
     elif flags["estimator"] == "full-training":
         estimator = {"data": flags["data"], "epochs": flags["epochs"], "seed": flags["seed"],
-                     "device": flags.get("device") or "auto", "build": dict(DEFAULT_BUILD),
-                     **estimator_opts}
+                     "device": device, "build": dict(search_net), **estimator_opts}
     else:
         estimator = dict(estimator_opts)
-    strategy = {"seed": flags["seed"], **strategy_opts}
+    if flags["estimator"] == "tabular":
+        final = Spec("tabular", {**estimator, **final_opts})
+    else:
+        build = final_net if oneshot else estimator.get("build", search_net)
+        final = Spec("full-training", {
+            "data": flags["data"], "epochs": flags["final_epochs"], "seed": flags["seed"],
+            "device": device, "build": dict(build), **final_opts})
     return {
         "flags": flags,
-        "strategy_opts": strategy_opts,
-        "estimator_opts": estimator_opts,
-        "space": {"name": flags["space"], "config": {}},
-        "strategy": {"name": flags["strategy"], "config": strategy},
+        "opts": {"strategy_opt": strategy_opts, "estimator_opt": estimator_opts,
+                 "final_opt": final_opts},
+        "space": {"name": space, "config": {}},
+        "strategy": {"name": flags["strategy"],
+                     "config": {"seed": flags["seed"], **strategy_config}},
         "estimator": {"name": flags["estimator"], "config": estimator},
+        "final": final.to_json(),
     }
 
 
@@ -115,6 +154,8 @@ def default_run_dir(config: dict[str, Any]) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{stamp}-{config['space']['name']}-{config['strategy']['name']}"
 
+
+# ---- the command ---------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> int:
     if args.resume and not args.run:
@@ -131,118 +172,94 @@ def run(args: argparse.Namespace) -> int:
     elif args.resume:
         raise UserError(f"nothing to resume: no run at {str(run_dir)!r}")
     config = resolve_config(args, stored)
+    oneshot = config["strategy"]["name"] in ONESHOT
+    if oneshot and (args.trials is not None or args.time is not None):
+        raise UserError("ENAS runs for --epochs; --trials and --time are for black-box "
+                        "strategies")
     run_dir = run_dir or default_run_dir(config)
+    # build what loads data or tables first: bad input fails before a run folder exists
+    if oneshot:
+        from archsearch.cli.search_enas import make_enas, search_enas
 
-    space_spec = Spec(config["space"]["name"], config["space"]["config"])
-    estimator_spec = Spec(config["estimator"]["name"], config["estimator"]["config"])
-    space = build_space(space_spec)
-    build_estimator(space_spec, estimator_spec)  # load data / table now: errors before the run
-    strategy = STRATEGIES.create(config["strategy"]["name"], space=space,
-                                 **config["strategy"]["config"])
+        enas = make_enas(config)
+    else:
+        from archsearch.cli.search_blackbox import search_blackbox
+        from archsearch.experiment.trial import build_estimator
+
+        build_estimator(Spec.from_json(config["space"]), Spec.from_json(config["estimator"]))
     storage = SQLiteStorage(run_dir / DB_NAME)
     storage.set_meta("config", config)
-    executor = make_executor("process" if args.workers > 1 else "inline", args.workers)
-    experiment = Experiment(space_spec, estimator_spec, strategy, storage, executor)
-
-    n_trials = args.trials if args.trials is not None else (
-        None if args.time is not None else DEFAULTS["trials"])
-    if args.trials is None and stored is not None:
-        n_trials = storage.get_meta("n_trials") or n_trials
-    storage.set_meta("n_trials", n_trials)
-    out = sys.stdout
-    print(f"run: {run_dir}  ({space_spec.name} x {config['strategy']['name']} x "
-          f"{estimator_spec.name}{', resumed' if stored else ''})", file=out)
+    progress = not args.no_progress
+    print(f"run: {run_dir}  ({config['space']['name']} x {config['strategy']['name']} x "
+          f"{config['estimator']['name']}{', resumed' if stored else ''})")
     try:
-        records = _search(experiment, n_trials, args.time, not args.no_progress)
-        return _report(records, config, storage, space, estimator_spec, run_dir,
-                       not args.no_progress)
+        if oneshot:
+            best = search_enas(enas, run_dir, storage, progress)
+        else:
+            best = search_blackbox(config, run_dir, storage, args, stored is not None, progress)
+        if best is None:
+            print(f"no architecture found; see `archsearch show {run_dir}` for the errors")
+            return 1
+        report_final(config, storage, best, progress)
+        print(f"\ndetails: archsearch show {run_dir}   retrain: archsearch train {run_dir}   "
+              f"export: archsearch export {run_dir}")
+        return 0
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished trials are saved; continue with\n  archsearch search "
+        print(f"\ninterrupted: finished work is saved; continue with\n  archsearch search "
               f"--run {run_dir} --resume", file=sys.stderr)
         return 130
     finally:
-        experiment.close()
+        storage.close()
 
 
-def _report(records: list[TrialRecord], config: dict[str, Any], storage: SQLiteStorage,
-            space: Any, estimator_spec: Spec, run_dir: Path, progress: bool) -> int:
-    best = best_trial(records)
-    counts = {s.value: sum(r.state is s for r in records) for s in TrialState}
-    print(f"trials: {len(records)} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)})")
-    if best is None:
-        print("no trial completed; see `archsearch show " + str(run_dir) + "` for the errors")
-        return 1
-    print(f"best architecture (trial {best.number}): {best.arch}")
-    print(f"  search objective {fmt(best.objective)}  " + "  ".join(
-        f"{k} {fmt(v)}" for k, v in best.metrics.items()))
-    _final(config, storage, space, estimator_spec, best, progress)
-    _plot(records, run_dir)
-    print(f"\nplot: {run_dir / 'search.png'}   details: archsearch show {run_dir}")
-    return 0
-
-
-def _search(experiment: Experiment, n_trials: int | None, time_limit: float | None,
-            progress: bool) -> list[TrialRecord]:
-    from tqdm import tqdm
-
-    done = [r for r in experiment.storage.trials() if r.state is not TrialState.RUNNING]
-    best = max((r.objective for r in done if r.objective is not None), default=None)
-    bar = tqdm(total=n_trials, initial=len(done), desc="search", unit="trial",
-               disable=not progress, dynamic_ncols=True)
-    if best is not None:
-        bar.set_postfix(best=f"{best:.4f}")
-
-    def on_trial(record: TrialRecord) -> None:
-        nonlocal best
-        if record.objective is not None and (best is None or record.objective > best):
-            best = record.objective
-        bar.update(1)
-        if best is not None:
-            bar.set_postfix(best=f"{best:.4f}")
-
-    try:
-        return experiment.run(n_trials=n_trials, time_limit=time_limit, on_trial=on_trial)
-    finally:
-        bar.close()
-
-
-def _final(config: dict[str, Any], storage: SQLiteStorage, space: Any, estimator: Spec,
-           best: TrialRecord, progress: bool) -> None:
+def report_final(config: dict[str, Any], storage: SQLiteStorage, best: str,
+                 progress: bool) -> None:
+    """Retrain ``best`` and K random architectures under the final protocol (once per best)."""
     flags = config["flags"]
     k = int(flags.get("baseline_random") or 0)
-    overrides: dict[str, Any] = {}
-    protocol = "the same lookup"
-    if estimator.name == "full-training":
-        overrides = {"epochs": flags["final_epochs"]}
-        protocol = f"retrained from scratch for {fmt(flags['final_epochs'], 0)} epochs"
-    key = {"best": best.arch, "k": k, "overrides": overrides}
+    final_spec = Spec.from_json(config["final"])
+    key = {"best": best, "k": k, "final": config["final"]}
     final = storage.get_meta("final")
     if final is None or final.get("key") != key:
-        from tqdm import tqdm
-
-        bar = tqdm(total=1 + k, desc="final", unit="arch", disable=not progress,
-                   dynamic_ncols=True)
-        rows = final_evaluation(space, estimator, space.parse(best.arch), k, flags["seed"],
-                                overrides, on_result=lambda *_: bar.update(1))
-        bar.close()
+        rows = run_final(config, best, k, final_spec, progress,
+                         save_best=Path(storage.path).parent / "best_model.pt")
         final = {"key": key, "rows": rows}
         storage.set_meta("final", final)
-    rows = final["rows"]
+    print_final(final["rows"], final_spec, k)
+
+
+def run_final(config: dict[str, Any], best: str, k: int, final_spec: Spec, progress: bool,
+              save_best: Path | None = None) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    space = build_space(Spec.from_json(config["space"]))
+    bar = tqdm(total=1 + k, desc="final", unit="arch", disable=not progress, dynamic_ncols=True)
+
+    def done(role: str, arch: Any, row: dict[str, Any], estimator: Any = None) -> None:
+        bar.update(1)
+
+    rows = final_evaluation(space, final_spec, space.parse(best), k, config["flags"]["seed"],
+                            on_result=done, save_best=save_best)
+    bar.close()
+    return rows
+
+
+def print_final(rows: dict[str, Any], final_spec: Spec, k: int) -> None:
+    if final_spec.name == "full-training":
+        protocol = f"retrained from scratch for {fmt(final_spec.config['epochs'], 0)} epochs"
+    else:
+        protocol = "the same lookup"
     metric_keys = [m for m in ("val_acc", "test_acc", "params_m") if m in rows["best"]["metrics"]]
-    if not metric_keys:
-        metric_keys = list(rows["best"]["metrics"])
+    metric_keys = metric_keys or list(rows["best"]["metrics"])
     print(f"\nfinal protocol ({protocol}), best found vs {k} random architecture(s):")
-    body = [["best", rows["best"]["arch"]] + [fmt(rows["best"]["metrics"].get(m)) for m in metric_keys]]
+    body = [["best"] + [fmt(rows["best"]["metrics"].get(m)) for m in metric_keys]]
     for i, r in enumerate(rows["random"], 1):
-        body.append([f"random {i}", r["arch"]] + [fmt(r["metrics"].get(m)) for m in metric_keys])
+        body.append([f"random {i}"] + [fmt(r["metrics"].get(m)) for m in metric_keys])
     if rows["random"]:
-        body.append(["random mean", ""] + [
+        body.append(["random mean"] + [
             f"{fmt(rows['random_mean'].get(m))} ± {fmt(rows['random_std'].get(m))}"
             for m in metric_keys])
-    print(table(body, ["", "architecture"] + metric_keys))
-
-
-def _plot(records: list[TrialRecord], run_dir: Path) -> None:
-    from archsearch.report.plots import plot_search
-
-    plot_search([r.objective for r in records], run_dir / "search.png", title=str(run_dir))
+    print(table(body, [""] + metric_keys))
+    print(f"  best:     {rows['best']['arch']}")
+    for i, r in enumerate(rows["random"], 1):
+        print(f"  random {i}: {r['arch']}")

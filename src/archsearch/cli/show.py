@@ -69,8 +69,11 @@ def show_run(run_dir: str, top: int, as_json: bool) -> int:
     records = storage.trials()
     config = storage.get_meta("config") or {}
     final = storage.get_meta("final")
+    stated = storage.get_meta("best_arch")  # the search's answer (ENAS: the derived one)
     storage.close()
     best = best_trial(records)
+    if stated is not None:
+        best = next((r for r in reversed(records) if r.arch == stated), best)
     counts = {s.value: sum(r.state is s for r in records) for s in TrialState}
     ranked = sorted((r for r in records if r.objective is not None),
                     key=lambda r: r.objective, reverse=True)  # type: ignore[arg-type, return-value]

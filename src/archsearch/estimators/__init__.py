@@ -2,6 +2,9 @@
 
 from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import FullTrainingEstimator
+from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.tabular import TabularEstimator
 
-__all__ = ["Estimator", "FullTrainingEstimator", "TabularEstimator"]
+__all__ = [
+    "Estimator", "FullTrainingEstimator", "SharedWeightsEstimator", "TabularEstimator",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -30,20 +30,24 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def build_seeded(space: SearchSpace, arch: Architecture, seed: int, **hparams: Any) -> torch.nn.Module:
-    """``space.build`` with weights initialised from ``seed``, leaving the global RNG as it was."""
+def build_seeded(make: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
+    """``make()`` with weights initialised from ``seed``, leaving the global RNG as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return space.build(arch, **hparams)
+        return make()
 
 
 @ESTIMATORS.register("full-training")
 class FullTrainingEstimator(Estimator):
+    """Options: the training protocol (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``cutout``, ``drop_path``, ``aux_weight``) and ``build`` (keyword arguments of the space's
+    ``build``: channels, cells per stage, ``auxiliary``...)."""
+
     def __init__(
         self, space: SearchSpace, data: str = "digits", epochs: float = 10,
         batch_size: int = 64, lr: float = 0.05, weight_decay: float = 5e-4, cutout: int = 0,
-        seed: int = 0, device: str = "auto", train_subset: int | None = None,
-        build: dict[str, Any] | None = None,
+        drop_path: float = 0.0, aux_weight: float = 0.4, seed: int = 0, device: str = "auto",
+        train_subset: int | None = None, build: dict[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.device = resolve_device(device)
@@ -53,9 +57,11 @@ class FullTrainingEstimator(Estimator):
                              full.num_classes, full.pad, full.flip)
         self.data = full.to(self.device)
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
-                                  weight_decay=weight_decay, cutout=cutout)
+                                  weight_decay=weight_decay, cutout=cutout, drop_path=drop_path,
+                                  aux_weight=aux_weight)
         self.seed = seed
         self.build = dict(build or {})
+        self.last_model: torch.nn.Module | None = None  # the latest trained network
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         start = time.perf_counter()
@@ -63,12 +69,16 @@ class FullTrainingEstimator(Estimator):
         if budget is not None and budget.epochs is not None:
             config = TrainConfig(**{**config.__dict__, "epochs": budget.epochs})
         seed = (self.seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
-        model = build_seeded(
-            self.space, arch, seed, num_classes=self.data.num_classes,
-            in_channels=self.data.shape[0], **self.build,
-        ).to(self.device)
+        model = build_seeded(lambda: self.space.build(
+            arch, num_classes=self.data.num_classes, in_channels=self.data.shape[0], **self.build,
+        ), seed).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
-        stats = fit(model, self.data, config, generator)
+        # dropout and drop-path draw from torch's global generator: seed it for this trial
+        # only, leaving the caller's random state as it was
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            stats = fit(model, self.data, config, generator)
+        self.last_model = model
         _, val_acc = evaluate(model, self.data.val)
         _, test_acc = evaluate(model, self.data.test)
         metrics = {

@@ -4,9 +4,11 @@ put K random architectures of the same space through exactly the same protocol b
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from archsearch.registry import ESTIMATORS, Spec
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -30,16 +32,16 @@ def random_architectures(space: SearchSpace, k: int, seed: int,
 
 def final_evaluation(
     space: SearchSpace, estimator: Spec, best: Architecture, n_random: int, seed: int,
-    overrides: dict[str, Any] | None = None,
     on_result: Callable[[str, Architecture, dict[str, Any]], None] | None = None,
+    save_best: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``best`` and ``n_random`` random architectures with one final estimator.
 
-    ``overrides`` change the estimator's configuration for the final protocol (for training:
-    more epochs). Returns ``{"best": row, "random": [rows], "random_mean": {...}}`` where a row
-    is ``{"arch": str, "objective": float, "metrics": {...}}``.
+    Returns ``{"best": row, "random": [rows], "random_mean": {...}, "random_std": {...}}``
+    where a row is ``{"arch": str, "objective": float, "metrics": {...}}``. With
+    ``save_best``, the trained weights of the best (when the estimator trains) are saved there.
     """
-    final = ESTIMATORS.create(estimator.name, space=space, **{**estimator.config, **(overrides or {})})
+    final = ESTIMATORS.create(estimator.name, space=space, **estimator.config)
     rows: dict[str, Any] = {"random": []}
     candidates = [("best", best)] + [
         ("random", a) for a in random_architectures(space, n_random, seed, {best.to_str()})
@@ -50,6 +52,9 @@ def final_evaluation(
                "metrics": dict(result.metrics), "error": result.error}
         if role == "best":
             rows["best"] = row
+            model = getattr(final, "last_model", None)
+            if save_best is not None and model is not None:
+                torch.save(model.state_dict(), save_best)
         else:
             rows["random"].append(row)
         log.info("final %s %s: %s", role, arch, result.metrics)

@@ -75,13 +75,14 @@ class Pool(nn.Module):
 class FactorizedReduce(nn.Module):
     """Halve the resolution without losing pixels: two offset 1x1 stride-2 convs, concatenated."""
 
-    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
+    def __init__(self, c_in: int, c_out: int, affine: bool = True,
+                 track_running_stats: bool = True) -> None:
         super().__init__()
         assert c_out % 2 == 0, "FactorizedReduce needs an even number of output channels"
         self.relu = nn.ReLU(inplace=False)
         self.conv_a = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_b = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
@@ -92,16 +93,18 @@ class FactorizedReduce(nn.Module):
 class ResNetBasicBlock(nn.Module):
     """NB201's reduction block: two 3x3 ReLUConvBN (first stride 2) + avgpool-1x1 shortcut."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 2) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int = 2, affine: bool = True,
+                 track_running_stats: bool = True) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
+        bn = dict(affine=affine, track_running_stats=track_running_stats)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride, **bn)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, **bn)
         if stride == 2:
             self.shortcut: nn.Module = nn.Sequential(
                 nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False)
             )
         elif c_in != c_out:
-            self.shortcut = ReLUConvBN(c_in, c_out, 1)
+            self.shortcut = ReLUConvBN(c_in, c_out, 1, **bn)
         else:
             self.shortcut = nn.Identity()
 

@@ -1,6 +1,10 @@
 """Search spaces, one file each; importing this package registers them."""
 
 from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.enas_macro import ENASMacroSpace, MacroArch
+from archsearch.spaces.enas_micro import ENASMicroSpace, MicroCell
 from archsearch.spaces.nb201 import NB201Cell, NB201Space
 
-__all__ = ["Architecture", "SearchSpace", "NB201Cell", "NB201Space"]
+__all__ = [
+    "Architecture", "ENASMacroSpace", "ENASMicroSpace", "MacroArch", "MicroCell", "NB201Cell", "NB201Space", "SearchSpace",
+]

@@ -139,61 +139,84 @@ def functional_key(cell: NB201Cell) -> str:
 
 
 class NB201Net(nn.Module):
-    """Stem -> [N cells, reduce] x 2 -> N cells -> BN-ReLU -> pool -> linear."""
+    """Stem -> [N cells, reduce] x 2 -> N cells -> BN-ReLU -> pool -> linear.
+
+    ``cell=None`` makes the supernet: every cell position holds the weights of both
+    convolutions on each of its 6 edges, BatchNorm keeps no running statistics and has no
+    affine parameters, and ``forward(x, cell)`` runs that cell's sub-network.
+    """
 
     def __init__(
-        self, cell: NB201Cell, channels: int = 16, cells_per_stage: int = 5,
+        self, cell: NB201Cell | None, channels: int = 16, cells_per_stage: int = 5,
         num_classes: int = 10, in_channels: int = 3,
     ) -> None:
         super().__init__()
+        self.cell = cell
+        bn = ({"affine": True, "track_running_stats": True} if cell is not None
+              else {"affine": False, "track_running_stats": False})
         c = channels
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c, **bn)
         )
         layers: list[nn.Module] = []
         for stage in range(3):
             if stage > 0:
-                layers.append(ResNetBasicBlock(c, 2 * c, stride=2))
+                layers.append(ResNetBasicBlock(c, 2 * c, stride=2, **bn))
                 c *= 2
-            layers.extend(NB201CellModule(cell, c) for _ in range(cells_per_stage))
-        self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+            layers.extend(NB201CellModule(cell, c, bn) for _ in range(cells_per_stage))
+        self.cells = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(c, **bn), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.cells(self.stem(x))  # (B, 4C, H/4, W/4)
+    def forward(self, x: torch.Tensor, cell: NB201Cell | None = None) -> torch.Tensor:
+        cell = cell if cell is not None else self.cell
+        assert cell is not None, "the supernet needs a cell to run"
+        x = self.stem(x)  # (B, C, H, W)
+        for layer in self.cells:
+            x = layer(x, cell) if isinstance(layer, NB201CellModule) else layer(x)
         x = self.head(x).mean(dim=(2, 3))  # (B, 4C)
         return self.classifier(x)  # (B, num_classes)
 
 
-def make_op(op: str, channels: int) -> nn.Module:
+def make_op(op: str, channels: int, bn: dict[str, bool] | None = None) -> nn.Module:
+    bn = bn or {}
     if op == "none":
         return Zero()
     if op == "skip_connect":
         return nn.Identity()
     if op == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
+        return ReLUConvBN(channels, channels, 1, **bn)
     if op == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3)
+        return ReLUConvBN(channels, channels, 3, **bn)
     if op == "avg_pool_3x3":
         return Pool("avg")
     raise ValueError(op)
 
 
 class NB201CellModule(nn.Module):
-    """Node j = sum over i < j of op_ij(node i); the cell's output is node 3."""
+    """Node j = sum over i < j of op_ij(node i); the cell's output is node 3.
 
-    def __init__(self, cell: NB201Cell, channels: int) -> None:
+    With a cell: its 6 ops. Without (supernet): every op of every edge, chosen at run time.
+    """
+
+    def __init__(self, cell: NB201Cell | None, channels: int,
+                 bn: dict[str, bool] | None = None) -> None:
         super().__init__()
-        self.edges = list(EDGES)
-        self.ops = nn.ModuleList(make_op(op, channels) for op in cell.ops)
+        self.fixed = cell is not None
+        self.ops = nn.ModuleList(
+            nn.ModuleDict({op: make_op(op, channels, bn) for op in
+                           ((cell.ops[e],) if cell is not None else OPS)})
+            for e in range(len(EDGES))
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cell: NB201Cell) -> torch.Tensor:
         nodes = [x]
         for j in range(1, N_NODES):
-            nodes.append(
-                sum(op(nodes[i]) for (t, i), op in zip(self.edges, self.ops) if t == j)
-            )
+            total = 0
+            for e, ((t, i), op) in enumerate(zip(EDGES, cell.ops)):
+                if t == j and op != "none":  # none adds zeros: skip the work
+                    total = total + self.ops[e][op](nodes[i])
+            nodes.append(total if torch.is_tensor(total) else torch.zeros_like(x))
         return nodes[-1]
 
 
@@ -231,3 +254,10 @@ class NB201Space(SearchSpace):
     ) -> NB201Net:
         assert isinstance(arch, NB201Cell)
         return NB201Net(arch, channels, cells_per_stage, num_classes, in_channels)
+
+    def supernet(
+        self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+        in_channels: int = 3, **_: Any,
+    ) -> NB201Net:
+        """Shared weights for all 15,625 cells (the benchmark's network by default)."""
+        return NB201Net(None, channels, cells_per_stage, num_classes, in_channels)

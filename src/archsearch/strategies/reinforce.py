@@ -8,7 +8,12 @@ lr 0.03 was as good as per-result steps on NB201 and half the controller cost).
 
 ``normalize`` divides the advantage by a moving estimate of its standard deviation, so one
 learning rate works whether the objective is an accuracy in [0, 1] or a percentage; the
-original papers use raw rewards (set ``normalize=False`` for that).
+original papers use raw rewards (set ``normalize=False`` for that, as the ENAS loop does).
+
+The controller is the one suited to the space (:func:`make_controller`): ENAS's attention
+controllers for the ENAS spaces, the generic LSTM otherwise; ``controller`` passes it extra
+options (``op_tanh_reduce``, ``skip_target``...). A controller's penalty (ENAS macro's
+skip-density KL) enters the loss with weight ``penalty_weight``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.strategies.base import Strategy
-from archsearch.strategies.controller import LSTMController
+from archsearch.strategies.controller import make_controller
 from archsearch.types import Result
 
 
@@ -32,14 +37,16 @@ class Reinforce(Strategy):
         lr: float = 0.03, baseline_decay: float = 0.9, entropy_weight: float = 1e-4,
         batch_size: int = 5, tanh_constant: float | None = 1.5,
         temperature: float | None = None, normalize: bool = True, dedup: bool = True,
-        max_resample: int = 100,
+        max_resample: int = 100, penalty_weight: float = 0.8,
+        controller: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(space, seed, dedup)
         self.generator = torch.Generator().manual_seed(seed)
-        self.controller = LSTMController(
-            space.decisions(), hidden, layers, tanh_constant, temperature,
-            generator=self.generator,
+        self.controller = make_controller(
+            space, generator=self.generator, hidden=hidden, layers=layers,
+            tanh_constant=tanh_constant, temperature=temperature, **(controller or {}),
         )
+        self.penalty_weight = penalty_weight
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr, foreach=True)
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
@@ -65,6 +72,10 @@ class Reinforce(Strategy):
                 return arch
         return self.random_unseen()  # the policy has collapsed onto seen architectures
 
+    def sample_architectures(self, n: int) -> list[Architecture]:
+        """n architectures from the current policy, not proposed (no dedup, no history)."""
+        return [self.space.decode(c) for c in self.controller.sample(n, self.generator).tolist()]
+
     def tell(self, arch: Architecture, result: Result) -> None:
         self.n_told += 1
         if not result.ok:
@@ -85,8 +96,9 @@ class Reinforce(Strategy):
         """One Adam step on the buffered results."""
         choices = torch.tensor([c for c, _ in self.buffer], dtype=torch.long)
         advantage = torch.tensor([a for _, a in self.buffer])
-        log_prob, entropy = self.controller.log_prob(choices)
-        loss = -(advantage * log_prob + self.entropy_weight * entropy).sum() / len(self.buffer)
+        out = self.controller.log_prob(choices)
+        loss = -(advantage * out.log_prob + self.entropy_weight * out.entropy
+                 - self.penalty_weight * out.penalty).sum() / len(self.buffer)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

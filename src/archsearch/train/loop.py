@@ -1,8 +1,14 @@
 """The training loop: SGD (Nesterov) with a cosine schedule, on-device data and augmentation.
 
 Small and explicit, nanoGPT-style. The batch order and augmentation come from a seeded
-``torch.Generator`` on the data's device; on CUDA the step runs under bf16 autocast with
-channels_last memory, and the same code path runs unchanged on CPU.
+``torch.Generator`` on the data's device; the step never copies to the host (losses and
+accuracies accumulate on the device). Models and batches use channels_last memory on every
+device (on this project's CPUs it makes depthwise convolutions ~8x and pooling several times
+faster); on CUDA the step runs under bf16 autocast. The same code path runs on CPU and GPU.
+
+A model may expose ``drop_path_prob`` (set here, growing linearly to ``drop_path`` over
+training: ScheduledDropPath) and may return ``(logits, aux_logits)`` in training, whose loss
+enters with weight ``aux_weight``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     label_smoothing: float = 0.0
     cutout: int = 0
+    drop_path: float = 0.0  # final drop-path probability (scheduled linearly from 0)
+    aux_weight: float = 0.4  # weight of an auxiliary head's loss, when the model has one
     amp: bool = True  # bf16 autocast where the device supports it (CUDA); no effect on CPU
+    channels_last: bool = True
 
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:
@@ -50,8 +59,8 @@ def fit(
 ) -> dict[str, float]:
     """Train ``model`` on ``data.train`` (model and data already on the same device)."""
     device = data.train.x.device
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    memory = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
         weight_decay=config.weight_decay,
@@ -72,12 +81,18 @@ def fit(
                 break
             idx = order[i * config.batch_size:(i + 1) * config.batch_size]
             x = augment(data.train.x[idx], generator, data.pad, data.flip, config.cutout)
+            x = x.contiguous(memory_format=memory)
             y = data.train.y[idx]
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(step, total, config.lr, config.lr_min)
+            if hasattr(model, "drop_path_prob"):
+                model.drop_path_prob = config.drop_path * step / total
             with autocast(device, config.amp):
-                logits = model(x)
+                out = model(x)
+                logits, aux = out if isinstance(out, tuple) else (out, None)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                if aux is not None:
+                    loss = loss + config.aux_weight * F.cross_entropy(aux, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -94,8 +109,8 @@ def fit(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 500,
-             amp: bool = True) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, batch_size: int = 500, amp: bool = True,
+             channels_last: bool = True) -> tuple[float, float]:
     """(mean cross-entropy, accuracy in [0, 1]) of ``model`` on a split, in eval mode."""
     if len(split) == 0:
         return math.nan, math.nan
@@ -106,6 +121,8 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 500,
     correct = torch.zeros((), device=device)
     for i in range(0, len(split), batch_size):
         x, y = split.x[i:i + batch_size], split.y[i:i + batch_size]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")

@@ -1,0 +1,1 @@
+"""Methods that fuse weight training and architecture search, written as explicit loops."""

@@ -1,0 +1,146 @@
+"""ENAS (Pham et al., ICML 2018) = the REINFORCE controller + a shared-weights estimator.
+
+Each epoch:
+
+1. **shared weights**: the controller samples one architecture per training minibatch (all of
+   them in one batched pass) and the supernet trains one SGD step through each;
+2. **controller**: ``controller_steps x aggregate`` times, ask the controller for an
+   architecture, score it on a random validation minibatch (the reward) and tell it; the
+   controller takes one Adam step per ``aggregate`` rewards;
+3. **derive**: sample ``derive_samples`` architectures, score each on the same validation
+   minibatch(es), keep the best.
+
+Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
+controller and the history, and ``save`` writes it atomically, so a killed search continues
+from its last finished epoch exactly as it would have run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.spaces.base import Architecture
+from archsearch.strategies.reinforce import Reinforce
+from archsearch.types import Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ENASConfig:
+    epochs: int = 10
+    controller_steps: int = 30  # controller Adam steps per epoch (ENAS: 30)
+    aggregate: int = 10  # rewards per Adam step (ENAS: 10)
+    derive_samples: int = 32  # architectures sampled to derive the best
+    derive_batches: int = 1  # validation minibatches each derived candidate is scored on
+
+
+# ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
+# the macro search uses tanh 1.5, lr 0.001 and the skip penalty (see CONTROLLER_DEFAULTS).
+CONTROLLER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "enas-micro": {"lr": 0.0035, "tanh_constant": 1.10, "controller": {"op_tanh_reduce": 2.5}},
+    "enas-macro": {"lr": 0.001, "tanh_constant": 1.5, "penalty_weight": 0.8,
+                   "controller": {"skip_target": 0.4}},
+}
+
+
+def enas_controller(space: Any, seed: int, aggregate: int, **overrides: Any) -> Reinforce:
+    """ENAS's REINFORCE: baseline decay 0.99, entropy 1e-4, raw rewards, repeats allowed."""
+    options = {"hidden": 100, "lr": 0.0035, "baseline_decay": 0.99, "entropy_weight": 1e-4,
+               "tanh_constant": 1.10, "normalize": False, "dedup": False,
+               **CONTROLLER_DEFAULTS.get(space.name, {}), **overrides}
+    return Reinforce(space, seed=seed, batch_size=aggregate, **options)
+
+
+class ENAS:
+    def __init__(self, estimator: SharedWeightsEstimator, controller: Reinforce,
+                 config: ENASConfig) -> None:
+        self.estimator, self.controller, self.config = estimator, controller, config
+        self.space = controller.space
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+
+    def run_epoch(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        # 1. shared weights, one sampled architecture per minibatch
+        archs = self.controller.sample_architectures(self.estimator.steps_per_epoch)
+        stats = self.estimator.train_epoch(archs)
+        # 2. controller, rewarded by validation accuracy
+        rewards = []
+        for _ in range(self.config.controller_steps * self.config.aggregate):
+            arch = self.controller.ask()
+            assert arch is not None
+            reward = self.estimator.score(arch)
+            self.controller.tell(arch, Result(reward))
+            rewards.append(reward)
+        # 3. derive
+        best, score, entropy = self.derive()
+        self.epoch += 1
+        record = {
+            "epoch": self.epoch, **stats,
+            "reward": sum(rewards) / max(len(rewards), 1),
+            "baseline": self.controller.baseline,
+            "entropy": entropy, "derived": best.to_str(), "derived_score": score,
+            "seconds": time.perf_counter() - start,
+        }
+        self.history.append(record)
+        log.info("epoch %d: loss %.3f acc %.3f reward %.3f baseline %.3f entropy %.2f best %s "
+                 "(%.3f)", self.epoch, stats["shared_loss"], stats["shared_acc"],
+                 record["reward"], record["baseline"] or 0, entropy, best, score)
+        return record
+
+    def derive(self) -> tuple[Architecture, float, float]:
+        """(best of ``derive_samples`` policy samples, its score, the policy's mean entropy)."""
+        archs = self.controller.sample_architectures(self.config.derive_samples)
+        scores = self.estimator.score_many(archs, self.config.derive_batches)
+        with torch.no_grad():
+            choices = torch.tensor([self.space.encode(a) for a in archs])
+            entropy = float(self.controller.controller.log_prob(choices).entropy.mean())
+        i = max(range(len(archs)), key=lambda j: scores[j])
+        return archs[i], scores[i], entropy
+
+    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+            checkpoint: str | Path | None = None) -> list[dict[str, Any]]:
+        """Run the remaining epochs, saving a checkpoint after each."""
+        while self.epoch < self.config.epochs:
+            record = self.run_epoch()
+            if checkpoint is not None:
+                self.save(checkpoint)
+            if on_epoch is not None:
+                on_epoch(record)
+        return self.history
+
+    @property
+    def derived(self) -> Architecture | None:
+        return self.space.parse(self.history[-1]["derived"]) if self.history else None
+
+    # ---- resume ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "history": self.history, "config": asdict(self.config),
+                "estimator": self.estimator.state_dict(),
+                "controller": self.controller.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.history = list(state["history"])
+        self.estimator.load_state_dict(state["estimator"])
+        self.controller.load_state_dict(state["controller"])
+
+    def save(self, path: str | Path) -> None:
+        """Atomic: write a temporary file, then rename it over the old checkpoint."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: str | Path) -> None:
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
