@@ -57,7 +57,7 @@ def search_enas(enas: ENAS, run_dir: Path, storage: SQLiteStorage,
     def on_epoch(record: dict[str, Any]) -> None:
         record_epochs(storage, enas.history)
         bar.update(1)
-        bar.set_postfix(acc=f"{record['shared_acc']:.3f}", reward=f"{record['reward']:.3f}",
+        bar.set_postfix(acc=f"{record['shared_acc']:.3f}", reward=fmt(record["reward"], 3),
                         entropy=f"{record['entropy']:.1f}")
 
     try:
@@ -89,7 +89,8 @@ def _plot(history: list[dict[str, Any]], path: Path) -> None:
     epochs = [r["epoch"] for r in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     a.plot(epochs, [r["shared_acc"] for r in history], label="shared-weights train acc")
-    a.plot(epochs, [r["reward"] for r in history], label="controller reward (val acc)")
+    a.plot(epochs, [r["reward"] if r["reward"] is not None else float("nan") for r in history],
+           label="controller reward (val acc)")
     a.plot(epochs, [r["derived_score"] for r in history], label="derived architecture's score")
     a.set_xlabel("epoch")
     a.legend()

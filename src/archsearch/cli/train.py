@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,14 @@ def export(args: argparse.Namespace) -> int:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     example = data.test.x[:2]
-    scripted = torch.jit.trace(model, example)
-    scripted.save(str(out / "model.pt"))
     note = "trained weights" if trained else "untrained: run `archsearch train` first for weights"
+    with warnings.catch_warnings():  # TorchScript is deprecated in recent torch; still asked for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.trace(model, example).save(str(out / "model.pt"))
     print(f"wrote {out / 'model.pt'} (TorchScript, input {tuple(example.shape[1:])}, {note})")
+    try:  # the successor format, where the network exports cleanly
+        torch.export.save(torch.export.export(model, (example,)), str(out / "model.pt2"))
+        print(f"wrote {out / 'model.pt2'} (torch.export program)")
+    except Exception as exc:  # noqa: BLE001: optional second format
+        print(f"(no torch.export program: {type(exc).__name__}: {str(exc)[:120]})")
     return 0

@@ -10,6 +10,11 @@ Each epoch:
 3. **derive**: sample ``derive_samples`` architectures, score each on the same validation
    minibatch(es), keep the best.
 
+``warmup_epochs`` (default 0, as the paper) first trains the shared weights on uniformly sampled
+architectures with the controller frozen, so that its first rewards come from a supernet that
+has learned something: without it, on short runs the controller locks onto the parameter-free
+ops that a barely trained supernet favours (see BENCHMARKS.md).
+
 Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
 controller and the history, and ``save`` writes it atomically, so a killed search continues
 from its last finished epoch exactly as it would have run.
@@ -41,6 +46,7 @@ class ENASConfig:
     aggregate: int = 10  # rewards per Adam step (ENAS: 10)
     derive_samples: int = 32  # architectures sampled to derive the best
     derive_batches: int = 1  # validation minibatches each derived candidate is scored on
+    warmup_epochs: int = 0  # epochs of uniform sampling, controller frozen (not in the paper)
 
 
 # ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
@@ -70,23 +76,29 @@ class ENAS:
 
     def run_epoch(self) -> dict[str, Any]:
         start = time.perf_counter()
+        warmup = self.epoch < self.config.warmup_epochs
         # 1. shared weights, one sampled architecture per minibatch
-        archs = self.controller.sample_architectures(self.estimator.steps_per_epoch)
+        n = self.estimator.steps_per_epoch
+        archs = ([self.space.sample(self.controller.rng) for _ in range(n)] if warmup
+                 else self.controller.sample_architectures(n))
         stats = self.estimator.train_epoch(archs)
         # 2. controller, rewarded by validation accuracy
-        rewards = []
-        for _ in range(self.config.controller_steps * self.config.aggregate):
-            arch = self.controller.ask()
-            assert arch is not None
-            reward = self.estimator.score(arch)
-            self.controller.tell(arch, Result(reward))
-            rewards.append(reward)
+        rewards: list[float] = []
+        for _ in range(0 if warmup else self.config.controller_steps):
+            # one Adam step's worth: the policy does not change within it, so ask for all of
+            # them first, score them on the device, and copy the rewards to the host once
+            group = [self.controller.ask() for _ in range(self.config.aggregate)]
+            scores = torch.stack([self.estimator.accuracy(a, *self.estimator.val_batch())
+                                  for a in group]).tolist()
+            for arch, reward in zip(group, scores):
+                self.controller.tell(arch, Result(reward))  # type: ignore[arg-type]
+            rewards += scores
         # 3. derive
         best, score, entropy = self.derive()
         self.epoch += 1
         record = {
             "epoch": self.epoch, **stats,
-            "reward": sum(rewards) / max(len(rewards), 1),
+            "reward": sum(rewards) / len(rewards) if rewards else None,
             "baseline": self.controller.baseline,
             "entropy": entropy, "derived": best.to_str(), "derived_score": score,
             "seconds": time.perf_counter() - start,
@@ -94,7 +106,7 @@ class ENAS:
         self.history.append(record)
         log.info("epoch %d: loss %.3f acc %.3f reward %.3f baseline %.3f entropy %.2f best %s "
                  "(%.3f)", self.epoch, stats["shared_loss"], stats["shared_acc"],
-                 record["reward"], record["baseline"] or 0, entropy, best, score)
+                 record["reward"] or 0, record["baseline"] or 0, entropy, best, score)
         return record
 
     def derive(self) -> tuple[Architecture, float, float]:
