@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from archsearch.cli.main import main
@@ -140,3 +141,36 @@ def test_bench_on_the_real_nb201_table(tmp_path: Path, capsys) -> None:
     report = json.loads((tmp_path / "b.json").read_text())
     for res in report["results"].values():
         assert 92.0 < res["mean"][149] <= 94.37334
+
+
+def test_score_reports_correlations_as_json(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    images = tmp_path / "imgs.npz"
+    np.savez(images, x=rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8),
+             y=rng.integers(0, 4, 40))
+    space = NB201Space()
+    rows = ["arch_str,acc"] + [f"{space.sample(rng)},{rng.uniform(80, 94):.2f}" for _ in range(50)]
+    bench = tmp_path / "bench.csv"
+    bench.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "score.json"
+    assert main(["score", "--space", "nb201", "--proxies", "naswot,synflow", "--data", str(images),
+                 "--archs", "6", "--benchmark", str(bench), "--metric", "acc", "--workers", "1",
+                 "--batch-size", "8", "--json", str(out), "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_archs"] == 6
+    assert set(report["proxies"]) == {"naswot", "synflow", "params", "flops"}
+    for entry in report["proxies"].values():
+        assert -1 <= entry["spearman"] <= 1 and -1 <= entry["kendall"] <= 1
+        assert entry["seconds_per_arch"] >= 0
+    assert "spearman" in capsys.readouterr().out
+    assert main(["score", "--proxies", "nope"]) == 2
+    assert "unknown proxy 'nope'" in capsys.readouterr().err
+
+
+def test_training_free_search_with_a_proxy_estimator(tmp_path: Path, capsys) -> None:
+    assert main(["search", "--space", "nb201", "--strategy", "random", "--estimator",
+                 "zero-cost:synflow", "--trials", "5", "--baseline-random", "1",
+                 "--final-epochs", "0.2", "--run", str(tmp_path / "zc"), "--no-progress",
+                 "--final-opt", "build={'channels': 4, 'cells_per_stage': 1}"]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 5 (5 complete)" in out and "final protocol" in out

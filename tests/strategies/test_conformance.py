@@ -41,3 +41,13 @@ def test_no_repeats_and_none_when_exhausted(name: str) -> None:
     proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 20)
     assert sorted(proposals) == sorted({p for p in proposals}) and len(proposals) == 9
     assert strategy.ask() is None
+
+
+def test_evolution_proposes_its_warm_start_first() -> None:
+    space = ToySpace(3, 4)
+    start = ["toy:1-1-1", "toy:2-2-2", "toy:1-1-1", "toy:3-0-0"]  # a repeat is skipped
+    strategy = STRATEGIES.create("evolution", space=space, seed=0, warm_start=start,
+                                 population_size=5)
+    proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 8)
+    assert proposals[:3] == ["toy:1-1-1", "toy:2-2-2", "toy:3-0-0"]
+    assert len(set(proposals)) == 8

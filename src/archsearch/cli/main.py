@@ -11,7 +11,7 @@ from archsearch.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from archsearch.cli import bench, search, show, train
+    from archsearch.cli import bench, score, search, show, train
 
     parser = argparse.ArgumentParser(
         prog="archsearch",
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (search, train, bench, show):
+    for module in (search, train, bench, score, show):
         module.add_parser(sub)
     return parser
 

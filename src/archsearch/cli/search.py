@@ -27,9 +27,12 @@ DEFAULTS: dict[str, Any] = {"strategy": "enas", "data": "digits", "seed": 0,
 # per kind of search: the space, estimator and epochs it starts from
 ONESHOT_DEFAULTS = {"space": "enas-micro", "estimator": "shared-weights", "epochs": 30.0}
 # CPU-sized ENAS defaults of the command (ENASConfig keeps the paper's 30 x 10 controller samples
-# per epoch): on small data an epoch has few minibatches, so fewer controller steps keep the
-# shared weights and the controller trained in about the proportion ENAS had on CIFAR-10.
-ONESHOT_OPTS = {"strategy_opt": {"controller_steps": 10}, "estimator_opt": {"batch_size": 32}}
+# per epoch and no warm-up): on small data an epoch has few minibatches, so fewer controller
+# steps keep the shared weights and the controller trained in about the proportion ENAS had on
+# CIFAR-10; and 5 warm-up epochs keep the controller from locking onto what a barely trained
+# supernet favours (measured in BENCHMARKS.md).
+ONESHOT_OPTS = {"strategy_opt": {"controller_steps": 10, "warmup_epochs": 5},
+                "estimator_opt": {"batch_size": 32}}
 BLACKBOX_DEFAULTS = {"space": "nb201", "estimator": "full-training", "epochs": 4.0, "trials": 40}
 # CPU-sized networks per space: (network trained per trial / supernet, final network)
 NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -46,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", help="search space (default enas-micro for ENAS, else nb201)")
     p.add_argument("--strategy", help="search strategy (default enas)")
-    p.add_argument("--estimator", help="estimator of black-box strategies (default full-training)")
+    p.add_argument("--estimator", help="estimator of black-box strategies (default full-training;"
+                   " zero-cost:PROXY for training-free search, e.g. zero-cost:naswot)")
     p.add_argument("--data", help="'digits' (default), a cifar-10-batches-py folder or an .npz")
     p.add_argument("--benchmark", help="tabular estimator: the CSV table")
     p.add_argument("--metric", help="tabular estimator: the metric column")
@@ -110,7 +114,8 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
     if flags["strategy"] not in ONESHOT and flags["strategy"] not in STRATEGIES.names():
         raise UserError(f"unknown strategy {flags['strategy']!r}; valid strategy names: "
                         f"{', '.join(sorted(STRATEGIES.names() + list(ONESHOT)))}")
-    ESTIMATORS.get(flags["estimator"])
+    estimator_name, _, estimator_arg = flags["estimator"].partition(":")  # zero-cost:naswot
+    ESTIMATORS.get(estimator_name)
     search_net, final_net = NETWORKS.get(space, ({}, {}))
     device = flags.get("device") or "auto"
     strategy_config = dict(strategy_opts)
@@ -126,6 +131,10 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
         if not flags.get("benchmark") or not flags.get("metric"):
             raise UserError("the tabular estimator needs --benchmark CSV and --metric COLUMN")
         estimator = {"benchmark": flags["benchmark"], "metric": flags["metric"], **estimator_opts}
+    elif estimator_name == "zero-cost":
+        # the proxies score the space's full network (what benchmarks measured), untrained
+        estimator = {"proxy": estimator_arg or "naswot", "data": flags["data"],
+                     "seed": flags["seed"], **estimator_opts}
     elif flags["estimator"] == "full-training":
         estimator = {"data": flags["data"], "epochs": flags["epochs"], "seed": flags["seed"],
                      "device": device, "build": dict(search_net), **estimator_opts}
@@ -145,7 +154,7 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
         "space": {"name": space, "config": {}},
         "strategy": {"name": flags["strategy"],
                      "config": {"seed": flags["seed"], **strategy_config}},
-        "estimator": {"name": flags["estimator"], "config": estimator},
+        "estimator": {"name": estimator_name, "config": estimator},
         "final": final.to_json(),
     }
 

@@ -20,8 +20,14 @@ def search_blackbox(config: dict[str, Any], run_dir: Path, storage: SQLiteStorag
     space_spec = Spec.from_json(config["space"])
     estimator_spec = Spec.from_json(config["estimator"])
     space = build_space(space_spec)
-    strategy = STRATEGIES.create(config["strategy"]["name"], space=space,
-                                 **config["strategy"]["config"])
+    options = dict(config["strategy"]["config"])
+    proxy = options.pop("warm_start_proxy", None)
+    pool = int(options.pop("warm_start_pool", 500))
+    if proxy is not None:  # evolution warm-started by a training-free proxy
+        options["warm_start"] = storage.get_meta("warm_start") or _warm_start(
+            space, config, proxy, pool, int(options.get("population_size", 20)), progress)
+        storage.set_meta("warm_start", options["warm_start"])
+    strategy = STRATEGIES.create(config["strategy"]["name"], space=space, **options)
     executor = make_executor("process" if args.workers > 1 else "inline", args.workers)
     experiment = Experiment(space_spec, estimator_spec, strategy, storage, executor)
     n_trials = args.trials
@@ -47,6 +53,19 @@ def search_blackbox(config: dict[str, Any], run_dir: Path, storage: SQLiteStorag
         f"{k} {fmt(v)}" for k, v in best.metrics.items()))
     storage.set_meta("best_arch", best.arch)
     return best.arch
+
+
+def _warm_start(space: object, config: dict[str, Any], proxy: str, pool: int, keep: int,
+                progress: bool) -> list[str]:
+    from archsearch.estimators.zero_cost import warm_start
+    from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
+
+    flags = config["flags"]
+    estimator = ZeroCostEstimator(space, proxy=proxy, data=flags["data"],  # type: ignore[arg-type]
+                                  seed=flags["seed"])
+    if progress:
+        print(f"warm start: the best {keep} of {pool} random architectures by {proxy}")
+    return warm_start(estimator, pool, keep, flags["seed"])
 
 
 def _run(experiment: Experiment, n_trials: int | None, time_limit: float | None,

@@ -4,7 +4,9 @@ from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import FullTrainingEstimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.tabular import TabularEstimator
+from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
 
 __all__ = [
     "Estimator", "FullTrainingEstimator", "SharedWeightsEstimator", "TabularEstimator",
+    "ZeroCostEstimator",
 ]

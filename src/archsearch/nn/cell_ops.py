@@ -23,7 +23,10 @@ from archsearch.nn.ops import FactorizedReduce
 
 
 class SepConvOp(nn.Module):
-    """(ReLU, depthwise kxk, pointwise 1x1, BN) twice; the first depthwise conv is strided."""
+    """(ReLU, depthwise kxk, pointwise 1x1, BN) twice; the first depthwise conv is strided.
+
+    ``activated`` is relu(x) when the caller already has it (cells compute each node's ReLU
+    once for all its consumers)."""
 
     def __init__(self, c: int, kernel: int, bn: dict[str, Any]) -> None:
         super().__init__()
@@ -35,11 +38,12 @@ class SepConvOp(nn.Module):
         self.pw2 = nn.Conv2d(c, c, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c, **bn)
 
-    def forward(self, x: torch.Tensor, stride: int = 1) -> torch.Tensor:
-        x = F.conv2d(F.relu(x), self.dw1.weight, None, stride, self.pad, 1, self.dw1.groups)
-        x = self.bn1(self.pw1(x))
-        x = self.bn2(self.pw2(self.dw2(F.relu(x))))
-        return x
+    def forward(self, x: torch.Tensor, stride: int = 1,
+                activated: torch.Tensor | None = None) -> torch.Tensor:
+        a = activated if activated is not None else F.relu(x)
+        x = F.conv2d(a, self.dw1.weight, None, stride, self.pad, 1, self.dw1.groups)
+        x = F.relu(self.bn1(self.pw1(x)), inplace=True)  # BN's backward does not need its output
+        return self.bn2(self.pw2(self.dw2(x)))
 
 
 class PoolOp(nn.Module):
@@ -49,7 +53,8 @@ class PoolOp(nn.Module):
             raise ValueError(f"pool kind must be 'avg' or 'max', not {kind!r}")
         self.kind = kind
 
-    def forward(self, x: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stride: int = 1,
+                activated: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "avg":
             return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
         return F.max_pool2d(x, 3, stride, 1)
@@ -62,11 +67,12 @@ class IdentityOp(nn.Module):
         super().__init__()
         self.reduce = FactorizedReduce(c, c, **bn) if reducible else None
 
-    def forward(self, x: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stride: int = 1,
+                activated: torch.Tensor | None = None) -> torch.Tensor:
         if stride == 1:
             return x
         assert self.reduce is not None, "identity at stride 2 needs reducible=True"
-        return self.reduce(x)
+        return self.reduce(x, activated)
 
 
 def make_cell_op(name: str, c: int, bn: dict[str, Any], reducible: bool) -> nn.Module:

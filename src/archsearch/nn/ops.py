@@ -84,8 +84,8 @@ class FactorizedReduce(nn.Module):
         self.conv_b = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+    def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
+        x = activated if activated is not None else self.relu(x)
         shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))  # offset grid, same size
         return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
 

@@ -126,8 +126,9 @@ class Combine(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv2d's default
         self.bn = nn.BatchNorm2d(c, **bn)
 
-    def forward(self, nodes: list[torch.Tensor], loose: tuple[int, ...]) -> torch.Tensor:
-        x = torch.relu(torch.cat([nodes[i] for i in loose], dim=1))  # (B, |loose|*C, H, W)
+    def forward(self, activated: list[torch.Tensor], loose: tuple[int, ...]) -> torch.Tensor:
+        # relu(cat(loose ends)) = cat(relu(loose end)): the caller passes the nodes' ReLUs
+        x = torch.cat(activated, dim=1)  # (B, |loose|*C, H, W)
         w = self.weight
         if not self.fixed:
             cols = torch.cat([torch.arange((i - 2) * self.c, (i - 1) * self.c, device=w.device)
@@ -160,23 +161,42 @@ class MicroCellModule(nn.Module):
                     self.ops[f"{b}_{slot}_{op}"] = make_cell_op(op, c, bn, reducible)
         self.combine = Combine(c, n_nodes, None if nodes is None else loose_ends(nodes), bn)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, nodes: tuple[Node, ...] | None = None,
+    def forward(self, a0: torch.Tensor, a1: torch.Tensor, nodes: tuple[Node, ...] | None = None,
                 drop_prob: float = 0.0) -> torch.Tensor:
+        """``a0``, ``a1``: relu of the two previous cells' outputs (every preprocessing op
+        starts with a ReLU, so the network computes each cell output's ReLU once)."""
         nodes = nodes if nodes is not None else self.nodes
         assert nodes is not None, "a shared cell needs the nodes to run"
-        states = [self.pre0(s0) if self.pre0 is not None else s0,  # (B, C, H, W) each
-                  self.pre1(s1) if self.pre1 is not None else s1]
+        states = [self._pre(self.pre0, a0), self._pre(self.pre1, a1)]  # (B, C, H, W) each
+        relus: dict[int, torch.Tensor] = {}  # each node's ReLU, computed once for all readers
+
+        def activated(i: int) -> torch.Tensor:
+            if i not in relus:
+                relus[i] = torch.relu(states[i])
+            return relus[i]
+
         for b, node in enumerate(nodes):
             total = 0
             for slot in range(2):
                 src, op = node[2 * slot], node[2 * slot + 1]
                 stride = 2 if self.reduction and src < 2 else 1
-                y = self.ops[f"{b}_{slot}_{op}"](states[src], stride)
+                wants_relu = op.startswith("sep_conv") or (op == "identity" and stride == 2)
+                y = self.ops[f"{b}_{slot}_{op}"](states[src], stride,
+                                                 activated(src) if wants_relu else None)
                 if self.training and drop_prob > 0 and not (op == "identity" and stride == 1):
                     y = drop_path(y, drop_prob)
                 total = total + y
             states.append(total)
-        return self.combine(states, loose_ends(nodes))  # (B, C, H', W')
+        loose = loose_ends(nodes)
+        return self.combine([activated(i) for i in loose], loose)  # (B, C, H', W')
+
+    @staticmethod
+    def _pre(pre: nn.Module | None, activated: torch.Tensor) -> torch.Tensor:
+        if pre is None:
+            return activated  # unread input: any tensor will do
+        if isinstance(pre, FactorizedReduce):
+            return pre(activated, activated)
+        return pre[2](pre[1](activated))  # ReLUConvBN without its ReLU
 
 
 def live_cells(arch: MicroCell, kinds: list[str]) -> list[bool]:
@@ -240,16 +260,17 @@ class MicroNet(nn.Module):
     def forward(self, x: torch.Tensor, arch: MicroCell | None = None):  # type: ignore[override]
         arch = arch if arch is not None else self.arch
         assert arch is not None, "the supernet needs an architecture to run"
-        s0 = s1 = self.stem(x)  # (B, 3C, H, W)
+        a0 = a1 = torch.relu(self.stem(x))  # ReLU'd cell inputs, (B, 3C, H, W)
         aux_logits = None
         for i, (cell, kind) in enumerate(zip(self.cells, self.kinds)):
             if not self.live[i]:
-                s0 = s1  # nothing reads this cell's output; s1 stands in for it unused
+                a0 = a1  # nothing reads this cell's output; a1 stands in for it unused
                 continue
-            s0, s1 = s1, cell(s0, s1, arch.cell(kind), self.drop_path_prob)
+            out = cell(a0, a1, arch.cell(kind), self.drop_path_prob)  # (B, C, H', W')
+            a0, a1 = a1, torch.relu(out)
             if i == self.aux_after and self.aux is not None and self.training:
-                aux_logits = self.aux(s1)
-        out = self.classifier(self.dropout(torch.relu(s1).mean(dim=(2, 3))))  # (B, classes)
+                aux_logits = self.aux(out)
+        out = self.classifier(self.dropout(a1.mean(dim=(2, 3))))  # (B, classes)
         return (out, aux_logits) if aux_logits is not None else out
 
 

@@ -4,6 +4,10 @@ Keep a population of the last ``population_size`` evaluated architectures. Until
 propose random architectures; then pick ``sample_size`` members at random, mutate one decision
 of the best of them, and propose the child. Each new result joins the population and the
 oldest member dies (aging, not the worst: this is the "regularization").
+
+``warm_start``: architecture strings proposed first, in place of the random initial population
+(e.g. the best of a large random pool by a training-free proxy: see
+:func:`archsearch.estimators.zero_cost.warm_start`). The strategy never sees how they were chosen.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from archsearch.types import Result
 class RegularizedEvolution(Strategy):
     def __init__(
         self, space: SearchSpace, seed: int = 0, population_size: int = 20,
-        sample_size: int = 5, dedup: bool = True,
+        sample_size: int = 5, dedup: bool = True, warm_start: list[str] | None = None,
     ) -> None:
         super().__init__(space, seed, dedup)
         if not 1 <= sample_size <= population_size:
@@ -30,9 +34,15 @@ class RegularizedEvolution(Strategy):
         self.sample_size = sample_size
         self.population: deque[tuple[str, float]] = deque()  # (arch string, objective), oldest first
         self.n_asked = 0
+        self.warm_start = [space.parse(a).to_str() for a in (warm_start or [])]
 
     def ask(self) -> Architecture | None:
         self.n_asked += 1
+        while self.n_asked <= len(self.warm_start):
+            arch = self.space.parse(self.warm_start[self.n_asked - 1])
+            if self.propose(arch):
+                return arch
+            self.n_asked += 1  # a repeat in the list: take the next one
         if self.n_asked <= self.population_size or not self.population:
             return self.random_unseen()
         if self.exhausted():
