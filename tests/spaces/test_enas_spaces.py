@@ -18,7 +18,7 @@ def choice_vectors(space):
     return st.tuples(*[st.integers(0, d.n_options - 1) for d in space.decisions()])
 
 
-@pytest.mark.parametrize("name", ["enas-micro", "enas-macro"])
+@pytest.mark.parametrize("name", ["enas-micro", "enas-macro", "enas-rnn"])
 def test_string_and_encoding_round_trip(name: str) -> None:
     space = SPACES.create(name)
 
@@ -53,9 +53,13 @@ def test_micro_iso_key_ignores_the_order_of_a_nodes_two_inputs() -> None:
                    "reduce:identity~0,identity~1|identity~2,identity~0", "unknown op 'conv'"),
     ("enas-macro", "conv_3x3|conv_5x5/11", "layer 1 ('conv_5x5/11'): expected 'op/' and 1 bits"),
     ("enas-macro", "conv_3x3|pool/1", "layer 1: unknown op 'pool'"),
+    ("enas-rnn", "tanh|relu~1", "node 1: reads node 1, must be in 0..0"),
+    ("enas-rnn", "tanh~0|relu~0", "node 0 reads the input"),
+    ("enas-rnn", "tanh|gelu~0", "unknown activation 'gelu'"),
 ])
 def test_malformed_strings_say_where(name: str, text: str, where: str) -> None:
-    kwargs = {"n_nodes": 2} if name == "enas-micro" else {"n_layers": 2}
+    kwargs = {"enas-micro": {"n_nodes": 2}, "enas-macro": {"n_layers": 2},
+              "enas-rnn": {"n_nodes": 2}}[name]
     with pytest.raises(ArchitectureError, match=where.replace("(", r"\(").replace(")", r"\)")
                        .replace(".", r"\.")):
         SPACES.create(name, **kwargs).parse(text)

@@ -9,9 +9,10 @@ from archsearch.registry import SPACES
 from archsearch.types import Result
 
 
-@pytest.mark.parametrize("name", ["enas-micro", "enas-macro"])
+@pytest.mark.parametrize("name", ["enas-micro", "enas-macro", "enas-rnn"])
 def test_samples_are_valid_and_rescored_consistently(name: str) -> None:
-    space = SPACES.create(name, **({"n_nodes": 3} if name == "enas-micro" else {"n_layers": 5}))
+    space = SPACES.create(name, **{"enas-micro": {"n_nodes": 3}, "enas-macro": {"n_layers": 5},
+                                   "enas-rnn": {"n_nodes": 6}}[name])
     strategy = enas_controller(space, seed=0, aggregate=2, hidden=32)
     archs = strategy.sample_architectures(50)
     assert all(space.decode(space.encode(a)) == a for a in archs)

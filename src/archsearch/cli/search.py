@@ -39,7 +39,9 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "nb201": ({"channels": 16, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 1}),
     "enas-micro": ({"channels": 16, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 2}),
     "enas-macro": ({"channels": 16}, {"channels": 24}),
+    "enas-rnn": ({"hidden": 200}, {"hidden": 200}),
 }
+TEXT_SPACES = ("enas-rnn",)  # searched on text: shared-rnn / lm-training estimators
 CONFIG_FLAGS = ("space", "strategy", "estimator", "data", "seed", "epochs", "final_epochs",
                 "baseline_random", "benchmark", "metric", "device")
 
@@ -119,13 +121,23 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
     search_net, final_net = NETWORKS.get(space, ({}, {}))
     device = flags.get("device") or "auto"
     strategy_config = dict(strategy_opts)
+    text = space in TEXT_SPACES
+    if text and flags["data"] in (None, "digits"):
+        raise UserError(f"{space} is searched on text: give --data PATH_TO_PTB_FOLDER (a folder "
+                        "with ptb.train.txt, ptb.valid.txt and ptb.test.txt)")
     if oneshot:
-        if flags["estimator"] != "shared-weights":
+        if flags["estimator"] not in ("shared-weights", "shared-rnn"):
             raise UserError(f"{flags['strategy']} trains shared weights: drop --estimator "
                             f"{flags['estimator']} (it uses shared-weights)")
-        estimator = {"data": flags["data"], "epochs": int(flags["epochs"]), "seed": flags["seed"],
-                     "device": device, "supernet": dict(search_net),
-                     **ONESHOT_OPTS["estimator_opt"], **estimator_opts}
+        estimator_name = "shared-rnn" if text else "shared-weights"
+        if text:
+            estimator = {"data": flags["data"], "epochs": int(flags["epochs"]),
+                         "seed": flags["seed"], "device": device, **search_net,
+                         **estimator_opts}
+        else:
+            estimator = {"data": flags["data"], "epochs": int(flags["epochs"]),
+                         "seed": flags["seed"], "device": device, "supernet": dict(search_net),
+                         **ONESHOT_OPTS["estimator_opt"], **estimator_opts}
         strategy_config = {**ONESHOT_OPTS["strategy_opt"], **strategy_opts}
     elif flags["estimator"] == "tabular":
         if not flags.get("benchmark") or not flags.get("metric"):
@@ -142,6 +154,10 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
         estimator = dict(estimator_opts)
     if flags["estimator"] == "tabular":
         final = Spec("tabular", {**estimator, **final_opts})
+    elif text:
+        final = Spec("lm-training", {"data": flags["data"], "epochs": flags["final_epochs"],
+                                     "seed": flags["seed"], "device": device, **final_net,
+                                     **final_opts})
     else:
         build = final_net if oneshot else estimator.get("build", search_net)
         final = Spec("full-training", {
@@ -242,7 +258,8 @@ def run_final(config: dict[str, Any], best: str, k: int, final_spec: Spec, progr
     from tqdm import tqdm
 
     space = build_space(Spec.from_json(config["space"]))
-    bar = tqdm(total=1 + k, desc="final", unit="arch", disable=not progress, dynamic_ncols=True)
+    total = 1 + k + (1 if final_spec.name == "lm-training" else 0)  # + the LSTM baseline
+    bar = tqdm(total=total, desc="final", unit="model", disable=not progress, dynamic_ncols=True)
 
     def done(role: str, arch: Any, row: dict[str, Any], estimator: Any = None) -> None:
         bar.update(1)
@@ -254,11 +271,12 @@ def run_final(config: dict[str, Any], best: str, k: int, final_spec: Spec, progr
 
 
 def print_final(rows: dict[str, Any], final_spec: Spec, k: int) -> None:
-    if final_spec.name == "full-training":
+    if final_spec.name in ("full-training", "lm-training"):
         protocol = f"retrained from scratch for {fmt(final_spec.config['epochs'], 0)} epochs"
     else:
         protocol = "the same lookup"
-    metric_keys = [m for m in ("val_acc", "test_acc", "params_m") if m in rows["best"]["metrics"]]
+    metric_keys = [m for m in ("val_acc", "test_acc", "valid_ppl", "test_ppl", "params_m")
+                   if m in rows["best"]["metrics"]]
     metric_keys = metric_keys or list(rows["best"]["metrics"])
     print(f"\nfinal protocol ({protocol}), best found vs {k} random architecture(s):")
     body = [["best"] + [fmt(rows["best"]["metrics"].get(m)) for m in metric_keys]]
@@ -268,6 +286,8 @@ def print_final(rows: dict[str, Any], final_spec: Spec, k: int) -> None:
         body.append(["random mean"] + [
             f"{fmt(rows['random_mean'].get(m))} ± {fmt(rows['random_std'].get(m))}"
             for m in metric_keys])
+    for b in rows.get("baselines", []):
+        body.append([b["name"]] + [fmt(b["metrics"].get(m)) for m in metric_keys])
     print(table(body, [""] + metric_keys))
     print(f"  best:     {rows['best']['arch']}")
     for i, r in enumerate(rows["random"], 1):

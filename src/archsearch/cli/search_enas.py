@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.cli.common import fmt
-from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.registry import ESTIMATORS
 from archsearch.experiment.storage import SQLiteStorage
 from archsearch.experiment.trial import build_space
 from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
@@ -24,7 +24,8 @@ def make_enas(config: dict[str, Any]) -> ENAS:
     loop = {k: options.pop(k) for k in list(options) if k in LOOP_KEYS}
     loop["epochs"] = config["estimator"]["config"]["epochs"]
     enas_config = ENASConfig(**loop)
-    estimator = SharedWeightsEstimator(space, **config["estimator"]["config"])
+    estimator = ESTIMATORS.create(config["estimator"]["name"], space=space,
+                                  **config["estimator"]["config"])
     controller = enas_controller(space, seed, enas_config.aggregate, **options)
     return ENAS(estimator, controller, enas_config)
 
@@ -57,7 +58,7 @@ def search_enas(enas: ENAS, run_dir: Path, storage: SQLiteStorage,
     def on_epoch(record: dict[str, Any]) -> None:
         record_epochs(storage, enas.history)
         bar.update(1)
-        bar.set_postfix(acc=f"{record['shared_acc']:.3f}", reward=fmt(record["reward"], 3),
+        bar.set_postfix(loss=f"{record['shared_loss']:.3f}", reward=fmt(record["reward"], 3),
                         entropy=f"{record['entropy']:.1f}")
 
     try:
@@ -70,8 +71,8 @@ def search_enas(enas: ENAS, run_dir: Path, storage: SQLiteStorage,
         return None
     last = enas.history[-1]
     seconds = sum(r["seconds"] for r in enas.history)
-    print(f"search: {enas.epoch} epochs in {seconds:.0f} s; last epoch: shared acc "
-          f"{fmt(last['shared_acc'])}, reward {fmt(last['reward'])}, entropy "
+    print(f"search: {enas.epoch} epochs in {seconds:.0f} s; last epoch: shared loss "
+          f"{fmt(last['shared_loss'])}, reward {fmt(last['reward'])}, entropy "
           f"{fmt(last['entropy'], 2)}")
     print(f"derived architecture (best of {enas.config.derive_samples} samples, validation "
           f"score {fmt(last['derived_score'])}):\n  {derived}")
@@ -89,6 +90,7 @@ def _plot(history: list[dict[str, Any]], path: Path) -> None:
     epochs = [r["epoch"] for r in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     a.plot(epochs, [r["shared_acc"] for r in history], label="shared-weights train acc")
+    a.plot(epochs, [r["shared_loss"] for r in history], label="shared-weights train loss")
     a.plot(epochs, [r["reward"] if r["reward"] is not None else float("nan") for r in history],
            label="controller reward (val acc)")
     a.plot(epochs, [r["derived_score"] for r in history], label="derived architecture's score")

@@ -77,7 +77,7 @@ def load_target(target: str) -> tuple[dict[str, Any], str, Path | None]:
 def train(args: argparse.Namespace) -> int:
     config, arch, run_dir = load_target(args.target)
     final = Spec.from_json(config["final"])
-    if final.name != "full-training":
+    if final.name not in ("full-training", "lm-training"):
         raise UserError("this run's estimator is a table lookup; nothing to train")
     options = dict(final.config)
     for flag in ("epochs", "data", "seed", "device"):
@@ -85,7 +85,7 @@ def train(args: argparse.Namespace) -> int:
             options[flag] = getattr(args, flag)
     options.update(parse_options(args.final_opt, "--final-opt"))
     config = {**config, "flags": {**config["flags"], "seed": options["seed"]}}
-    spec = Spec("full-training", options)
+    spec = Spec(final.name, options)
     save = run_dir / "best_model.pt" if run_dir is not None else None
     rows = run_final(config, arch, args.baseline_random, spec, not args.no_progress, save)
     print_final(rows, spec, args.baseline_random)
@@ -111,6 +111,7 @@ def export(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'arch.json'}\nwrote {out / 'cells.png'}")
     final = Spec.from_json(config["final"])
     if final.name != "full-training":
+        print("(no TorchScript model for this kind of run: retrain with `archsearch train`)")
         return 0
     data = load_image_data(final.config.get("data", "digits"))
     model = space.build(arch, num_classes=data.num_classes, in_channels=data.shape[0],

@@ -2,11 +2,12 @@
 
 from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import FullTrainingEstimator
+from archsearch.estimators.language_model import LMTrainingEstimator, SharedRNNEstimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.tabular import TabularEstimator
 from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
 
 __all__ = [
-    "Estimator", "FullTrainingEstimator", "SharedWeightsEstimator", "TabularEstimator",
+    "Estimator", "FullTrainingEstimator", "LMTrainingEstimator", "SharedRNNEstimator", "SharedWeightsEstimator", "TabularEstimator",
     "ZeroCostEstimator",
 ]

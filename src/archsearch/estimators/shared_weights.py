@@ -112,6 +112,11 @@ class SharedWeightsEstimator(Estimator):
         """Accuracy on one random validation minibatch: ENAS's reward."""
         return float(self.accuracy(arch, *self.val_batch()))
 
+    def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """ENAS's reward for each architecture, each on its own random validation minibatch,
+        as one tensor on the device (the caller copies it to the host once)."""
+        return torch.stack([self.accuracy(a, *self.val_batch()) for a in archs])
+
     def score_many(self, archs: Sequence[Architecture], batches: int = 1) -> list[float]:
         """Accuracy of each architecture on the same ``batches`` validation minibatches."""
         data = [self.val_batch() for _ in range(batches)]

@@ -60,6 +60,13 @@ def final_evaluation(
         log.info("final %s %s: %s", role, arch, result.metrics)
         if on_result is not None:
             on_result(role, arch, row)
+    rows["baselines"] = []
+    if hasattr(final, "baselines"):  # e.g. an LSTM with the best cell's parameter count
+        for name, result in final.baselines(best):
+            rows["baselines"].append({"name": name, "objective": result.objective,
+                                      "metrics": dict(result.metrics)})
+            if on_result is not None:
+                on_result("baseline", best, rows["baselines"][-1])
     ok = [r for r in rows["random"] if r["objective"] is not None]
     keys = sorted({k for r in ok for k in r["metrics"]})
     rows["random_mean"] = {

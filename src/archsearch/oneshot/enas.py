@@ -55,6 +55,9 @@ CONTROLLER_DEFAULTS: dict[str, dict[str, Any]] = {
     "enas-micro": {"lr": 0.0035, "tanh_constant": 1.10, "controller": {"op_tanh_reduce": 2.5}},
     "enas-macro": {"lr": 0.001, "tanh_constant": 1.5, "penalty_weight": 0.8,
                    "controller": {"skip_target": 0.4}},
+    # scripts/ptb_search.sh
+    "enas-rnn": {"lr": 0.001, "tanh_constant": 2.5, "temperature": 5.0,
+                 "entropy_weight": 1e-3},
 }
 
 
@@ -88,8 +91,7 @@ class ENAS:
             # one Adam step's worth: the policy does not change within it, so ask for all of
             # them first, score them on the device, and copy the rewards to the host once
             group = [self.controller.ask() for _ in range(self.config.aggregate)]
-            scores = torch.stack([self.estimator.accuracy(a, *self.estimator.val_batch())
-                                  for a in group]).tolist()
+            scores = self.estimator.rewards(group).tolist()  # type: ignore[arg-type]
             for arch, reward in zip(group, scores):
                 self.controller.tell(arch, Result(reward))  # type: ignore[arg-type]
             rewards += scores

@@ -47,6 +47,15 @@ def arch_graphs(arch: Architecture) -> list[Graph]:
         edges += [(j + 1, k + 1, "skip") for k, (_, bits) in enumerate(arch.layers)
                   for j, b in enumerate(bits) if b]
         return [Graph("ENAS macro network", names, tuple(edges))]
+    from archsearch.spaces.enas_rnn import RNNCell
+
+    if isinstance(arch, RNNCell):
+        names = ("x, h[t-1]",) + tuple(str(i) for i in range(len(arch.nodes))) + ("h[t]",)
+        edges = [(0, 1, arch.nodes[0][1])]
+        edges += [(prev + 1, i + 1, act) for i, (prev, act) in enumerate(arch.nodes) if i > 0]
+        edges += [(i + 1, len(names) - 1, "") for i in arch.loose_ends()]
+        return [Graph("ENAS recurrent cell (output: mean of the loose ends)", names,
+                      tuple(edges))]
     raise TypeError(f"no drawing for {type(arch).__name__}")
 
 

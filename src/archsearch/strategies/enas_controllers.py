@@ -20,6 +20,10 @@ its projection ``W1 @ anchor``. Choosing among earlier nodes is content-based at
   target density (``skip_target``, default 0.4), averaged over layers; the strategy adds
   ``skip_weight`` times it to the loss (default 0.8).
 
+* ``RNNController`` (recurrent cells): node 0's activation, then per node an *input* step
+  (attention over the earlier nodes' anchors; the next LSTM input is the chosen anchor) and an
+  *activation* step; a last step per node gives its anchor.
+
 The choice vectors they read and write are the spaces' own encodings (see the spaces).
 """
 
@@ -161,7 +165,51 @@ class MacroController(ControllerBase):
         return out, PolicyOutput(log_prob, entropy, penalty)
 
 
+class RNNController(ControllerBase):
+    def __init__(self, space: Any, hidden: int = 100, layers: int = 1,
+                 tanh_constant: float | None = 2.5, temperature: float | None = 5.0,
+                 init_range: float = 0.1, generator: torch.Generator | None = None,
+                 **_: Any) -> None:
+        super().__init__(hidden, layers, tanh_constant, temperature)
+        self.n_nodes = space.n_nodes
+        self.n_acts = len(space.ops)
+        self.w_emb = nn.Embedding(self.n_acts, hidden)
+        self.w_soft = nn.Linear(hidden, self.n_acts, bias=False)
+        self.attention = Attention(hidden)
+        self.reset_parameters(generator, init_range)
+
+    def run(self, n: int, choices: torch.Tensor | None,
+            generator: torch.Generator | None) -> tuple[torch.Tensor, PolicyOutput]:
+        state = self.init_state(n)
+        x = self.g_emb.expand(n, self.hidden)
+        rows = torch.arange(n, device=x.device)
+        out = torch.zeros(n, 2 * self.n_nodes - 1, dtype=torch.long, device=x.device)
+        log_prob = entropy = x.new_zeros(n)
+        anchors, keys = [], []
+        for i in range(self.n_nodes):
+            if i > 0:  # which earlier node this one reads
+                h = self.step(x, state)
+                logits = self.squash(self.attention(torch.stack(keys, 1), h))  # (n, i)
+                given = None if choices is None else choices[:, 2 * i - 1]
+                a, lp, ent = self.pick(logits, given, generator)
+                out[:, 2 * i - 1] = a
+                log_prob, entropy = log_prob + lp, entropy + ent
+                x = torch.stack(anchors, 1)[rows, a]
+            h = self.step(x, state)  # its activation
+            col = 0 if i == 0 else 2 * i
+            given = None if choices is None else choices[:, col]
+            a, lp, ent = self.pick(self.squash(self.w_soft(h)), given, generator)
+            out[:, col] = a
+            log_prob, entropy = log_prob + lp, entropy + ent
+            h = self.step(self.w_emb(a), state)  # the node's anchor
+            anchors.append(h)
+            keys.append(self.attention.w1(h))
+            x = self.g_emb.expand(n, self.hidden)
+        return out, PolicyOutput(log_prob, entropy, log_prob.new_zeros(n))
+
+
 CONTROLLERS: dict[str, Callable[..., ControllerBase]] = {
     "enas-micro": MicroController,
     "enas-macro": MacroController,
+    "enas-rnn": RNNController,
 }

@@ -1,0 +1,171 @@
+"""Estimators for recurrent cells on text: train a stand-alone language model from scratch
+(``lm-training``), or share one supernet's weights among all cells (``shared-rnn``, ENAS).
+
+SGD at lr 10 with gradient clipping 0.25 (lr 20, usual for LSTMs, diverged on ENAS cells that
+chain ReLU/identity nodes even with the hidden-norm cap). Objectives are maximised: ``lm-training`` returns minus the validation perplexity;
+``shared-rnn`` rewards ``c / perplexity`` on a validation segment (ENAS's reward, c = 80).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from typing import Any, Sequence
+
+import torch
+
+from archsearch.data.text import Corpus, batchify, load_corpus
+from archsearch.estimators.base import Estimator
+from archsearch.estimators.full_training import build_seeded, resolve_device
+from archsearch.nn.language_model import LSTMLanguageModel, lstm_matching
+from archsearch.nn.ops import count_params_m
+from archsearch.registry import ESTIMATORS
+from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.train.lm import LMConfig, lm_loss, perplexity, segments, train_epoch
+from archsearch.types import Budget, Result
+
+EVAL_BATCH = 10
+
+
+class _Text:
+    def __init__(self, data: str, batch_size: int, device: torch.device) -> None:
+        corpus: Corpus = load_corpus(data)
+        self.vocab_size = corpus.vocab_size
+        self.train = batchify(corpus.train, batch_size).to(device)  # (T, B)
+        self.valid = batchify(corpus.valid, EVAL_BATCH).to(device)
+        self.test = batchify(corpus.test, EVAL_BATCH).to(device)
+
+
+@ESTIMATORS.register("lm-training")
+class LMTrainingEstimator(Estimator):
+    """Train the cell's language model for ``epochs``; report validation and test perplexity."""
+
+    def __init__(self, space: SearchSpace, data: str, hidden: int = 256, epochs: float = 1,
+                 batch_size: int = 32, bptt: int = 35, lr: float = 10.0,
+                 grad_clip: float = 0.25, seed: int = 0, device: str = "auto",
+                 dropout: dict[str, float] | None = None, max_steps: int | None = None) -> None:
+        self.space, self.hidden, self.seed = space, hidden, seed
+        self.device = resolve_device(device)
+        self.text = _Text(data, batch_size, self.device)
+        self.config = LMConfig(epochs=epochs, batch_size=batch_size, bptt=bptt, lr=lr,
+                               grad_clip=grad_clip)
+        self.dropout = dict(dropout or {})
+        self.max_steps = max_steps  # per epoch: a cap for quick runs and tests
+        self.last_model: torch.nn.Module | None = None
+
+    def _fit(self, model: torch.nn.Module, seed: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        model = model.to(self.device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=self.config.lr,
+                                    weight_decay=self.config.weight_decay)
+        stats: dict[str, float] = {}
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)  # dropout masks
+            for epoch in range(math.ceil(self.config.epochs)):
+                if epoch >= self.config.decay_start:
+                    for g in optimizer.param_groups:
+                        g["lr"] *= self.config.lr_decay
+                part = self.config.epochs - epoch
+                steps = None if part >= 1 else max(1, int(part * len(segments(
+                    self.text.train, self.config.bptt))))
+                if self.max_steps is not None:
+                    steps = min(steps or self.max_steps, self.max_steps)
+                stats = train_epoch(model, self.text.train, self.config, optimizer,
+                                    max_steps=steps)
+        self.last_model = model
+        valid = perplexity(model, self.text.valid, self.config.bptt)
+        test = perplexity(model, self.text.test, self.config.bptt)
+        metrics = {"valid_ppl": valid, "test_ppl": test, "train_ppl": stats.get("train_ppl"),
+                   "params_m": count_params_m(model), "train_seconds": time.perf_counter() - start,
+                   "epochs": self.config.epochs}
+        return metrics
+
+    def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
+        seed = (self.seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
+        model = build_seeded(lambda: self.space.build(
+            arch, vocab_size=self.text.vocab_size, hidden=self.hidden, **self.dropout), seed)
+        metrics = self._fit(model, seed)
+        return Result(-metrics["valid_ppl"], metrics, metrics["train_seconds"])
+
+    def baselines(self, best: Architecture) -> list[tuple[str, Result]]:
+        """An LSTM language model with the parameter count of ``best``'s (within 5%), trained
+        under the same protocol."""
+        cell_model = self.space.build(best, vocab_size=self.text.vocab_size, hidden=self.hidden)
+        target = sum(p.numel() for p in cell_model.parameters())
+        hidden = lstm_matching(target, self.text.vocab_size)
+        model = build_seeded(lambda: LSTMLanguageModel(self.text.vocab_size, hidden,
+                                                       **self.dropout), self.seed)
+        metrics = self._fit(model, self.seed)
+        metrics["lstm_hidden"] = hidden
+        return [(f"LSTM ({hidden} units)", Result(-metrics["valid_ppl"], metrics))]
+
+
+@ESTIMATORS.register("shared-rnn")
+class SharedRNNEstimator(Estimator):
+    """ENAS's shared weights for recurrent cells: one segment per sampled cell."""
+
+    def __init__(self, space: SearchSpace, data: str, hidden: int = 256, batch_size: int = 32,
+                 bptt: int = 35, lr: float = 10.0, grad_clip: float = 0.25, seed: int = 0,
+                 device: str = "auto", reward_constant: float = 80.0, epochs: int = 10,
+                 dropout: dict[str, float] | None = None, max_steps: int | None = None) -> None:
+        self.space = space
+        self.device = resolve_device(device)
+        self.text = _Text(data, batch_size, self.device)
+        self.model = build_seeded(lambda: space.supernet(  # type: ignore[attr-defined]
+            vocab_size=self.text.vocab_size, hidden=hidden, **(dropout or {})), seed).to(self.device)
+        self.config = LMConfig(batch_size=batch_size, bptt=bptt, lr=lr, grad_clip=grad_clip)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr,
+                                         weight_decay=self.config.weight_decay)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.reward_constant = reward_constant
+        self.segments = segments(self.text.train, bptt)
+        self.steps_per_epoch = len(self.segments) if max_steps is None else min(
+            max_steps, len(self.segments))
+        self.valid_segments = segments(self.text.valid, bptt)
+        self.seed = seed
+        self.epoch = 0
+
+    def train_epoch(self, archs: Sequence[Architecture]) -> dict[str, float]:
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.seed * 7919 + self.epoch)  # dropout masks of this epoch
+            stats = train_epoch(self.model, self.text.train, self.config, self.optimizer,
+                                arch_of=lambda i: archs[i % len(archs)],
+                                max_steps=self.steps_per_epoch)
+        self.epoch += 1
+        return {"shared_loss": stats["train_loss"], "shared_acc": float("nan"),
+                "shared_ppl": stats["train_ppl"], "shared_seconds": time.perf_counter() - start}
+
+    @torch.no_grad()
+    def _reward(self, arch: Architecture, segment: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        self.model.eval()
+        x, y = segment
+        loss, _ = lm_loss(self.model, x, y, self.model.init_hidden(x.shape[1], self.device), arch)
+        return self.reward_constant / torch.exp(loss)
+
+    def _random_segment(self) -> tuple[torch.Tensor, torch.Tensor]:
+        i = int(torch.randint(len(self.valid_segments), (1,), generator=self.generator))
+        return self.valid_segments[i]
+
+    def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        return torch.stack([self._reward(a, self._random_segment()) for a in archs])
+
+    def score_many(self, archs: Sequence[Architecture], batches: int = 1) -> list[float]:
+        data = [self._random_segment() for _ in range(batches)]
+        return torch.stack([torch.stack([self._reward(a, s) for s in data]).mean()
+                            for a in archs]).tolist()
+
+    def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
+        ppl = perplexity(self.model, self.text.valid, self.config.bptt, arch)
+        return Result(self.reward_constant / ppl, {"valid_ppl": ppl})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        self.epoch = state["epoch"]
