@@ -35,10 +35,11 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, nb201, toy"),
+    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nb201, toy"),
     (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, random, reinforce"),
     (["search", "--strategy", "random", "--estimator", "nope"],
-     "valid estimator names: full-training, shared-weights, tabular, toy"),
+     "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, tabular, "
+     "toy, zero-cost"),
     (["search", "--estimator", "tabular"], "drop --estimator tabular"),
     (["search", "--trials", "5"], "--trials and --time are for black-box"),
     (["search", "--strategy", "evolution", "--estimator", "tabular"],
