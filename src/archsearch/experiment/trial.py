@@ -13,7 +13,6 @@ import time
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from archsearch.estimators.base import Estimator
 from archsearch.registry import ESTIMATORS, SPACES, Spec
@@ -65,11 +64,8 @@ def run_trial(task: TrialTask) -> Result:
         space = build_space(task.space)
         estimator = build_estimator(task.space, task.estimator)
         return estimator.evaluate(space.parse(task.arch), task.budget)
-    except Exception as exc:  # noqa: BLE001: any error in a trial fails that trial only
+    except Exception as exc:  # noqa: BLE001 (any error in a trial fails that trial only)
         log.warning("trial %d failed: %s", task.number, exc)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return Result.failed(detail, time.perf_counter() - started)
 
-
-def describe(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
