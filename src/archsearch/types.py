@@ -86,6 +86,13 @@ class Result:
             "error": self.error,
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        objective = data.get("objective")
+        return cls(math.nan if objective is None else float(objective),
+                   dict(data.get("metrics") or {}), float(data.get("cost_seconds", 0.0)),
+                   TrialState(data.get("state", "complete")), data.get("error"))
+
 
 @dataclass(frozen=True)
 class TrialRecord:

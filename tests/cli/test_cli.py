@@ -35,8 +35,8 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nb201, toy"),
-    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, random, reinforce"),
+    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
+    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, nas-rl, random, reinforce"),
     (["search", "--strategy", "random", "--estimator", "nope"],
      "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, tabular, "
      "toy, zero-cost"),
@@ -46,6 +46,11 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
      "needs --benchmark CSV and --metric COLUMN"),
     (["search", "--data", "/no/such/dir"], "does not exist"),
     (["search", "--resume"], "--resume needs --run"),
+    (["search", "--strategy", "random", "--space", "toy", "--estimator", "toy", "--executor",
+      "ray", "--ray-address", "127.0.0.1:1"], "Ray"),
+    (["search", "--strategy", "random", "--space", "toy", "--estimator", "toy",
+      "--ray-address", "127.0.0.1:1"], "--ray-address and --gpus-per-trial are for --executor"),
+    (["search", "--strategy", "random", "--retries", "-1"], "--retries must be at least 0"),
     (["show", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|bad~0|none~1|"],
      "expected 3 nodes"),
     (["show", "--space", "nb201", "--arch",
@@ -175,3 +180,20 @@ def test_training_free_search_with_a_proxy_estimator(tmp_path: Path, capsys) -> 
                  "--final-opt", "build={'channels': 4, 'cells_per_stage': 1}"]) == 0
     out = capsys.readouterr().out
     assert "trials: 5 (5 complete)" in out and "final protocol" in out
+
+
+@pytest.mark.slow
+def test_nas_rl_search_on_the_nasrl_space_retrains_the_best(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "rl"
+    assert main(["search", "--strategy", "nas-rl", "--space", "nasrl-cnn", "--trials", "3",
+                 "--epochs", "0.3", "--final-epochs", "0.3", "--baseline-random", "1",
+                 "--estimator-opt", "train_subset=128", "--strategy-opt", "batch_size=2",
+                 "--strategy-opt", "curriculum=[1,1,1]", "--run", str(run),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 3 (3 complete)" in out and "random 1" in out
+    from archsearch.experiment.storage import SQLiteStorage
+
+    records = SQLiteStorage(run / "trials.db").trials()
+    assert [r.arch.count("|") + 1 for r in records] == [1, 2, 3]  # the curriculum's depths
+    assert all("val_acc_max_last" in r.metrics for r in records)

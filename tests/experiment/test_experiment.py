@@ -66,7 +66,22 @@ def test_a_failing_trial_is_recorded_and_the_run_goes_on() -> None:
     failed = [r for r in records if r.state is TrialState.FAILED]
     assert [r.arch for r in failed] == [bad]
     assert "toy failure" in failed[0].error
+    assert failed[0].attempts == 2  # retried once (the default), then told to the strategy
     assert len(records) == 256
+
+
+def test_retries_are_bounded_and_the_strategy_hears_only_the_final_outcome() -> None:
+    space = build_space(SPACE)
+    bad = space.decode([0, 0, 0, 0]).to_str()
+    strategy = STRATEGIES.create("random", space=space, seed=0)
+    told: list[tuple[str, bool]] = []
+    tell = strategy.tell
+    strategy.tell = lambda arch, result: (told.append((arch.to_str(), result.ok)),  # type: ignore
+                                          tell(arch, result))
+    exp = Experiment(SPACE, Spec("toy", {"fail_on": [bad]}), strategy, max_retries=3)
+    records = exp.run(n_trials=256)
+    assert [r.attempts for r in records if r.arch == bad] == [4]
+    assert told.count((bad, False)) == 1 and len(told) == 256
 
 
 @pytest.mark.slow
@@ -82,3 +97,23 @@ def test_process_pool_runs_trials_in_parallel_and_keeps_them_all(tmp_path: Path)
     assert all(r.state is TrialState.COMPLETE for r in records)
     spans = sorted((r.started_at, r.finished_at) for r in records)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two trials overlapped"
+
+
+@pytest.mark.slow
+def test_a_dead_pool_worker_fails_its_attempt_and_the_retry_finishes_the_run(
+        tmp_path: Path) -> None:
+    space = build_space(SPACE)
+    victims = [space.decode(c).to_str() for c in ([1, 1, 1, 1], [2, 2, 2, 2])]
+    estimator = Spec("toy", {"delay": 0.02, "die_once_on": victims, "marker_dir": str(tmp_path)})
+    strategy = STRATEGIES.create("grid", space=space, seed=0) \
+        if "grid" in STRATEGIES.names() else STRATEGIES.create("random", space=space, seed=0)
+    exp = Experiment(SPACE, estimator, strategy, SQLiteStorage(tmp_path / "d.db"),
+                     ProcessPoolTrialExecutor(workers=2), max_retries=2)
+    records = exp.run(n_trials=256)  # the whole space: both victims are proposed
+    exp.close()
+    assert [r.number for r in records] == list(range(256))
+    assert len({r.arch for r in records}) == 256  # none twice
+    assert all(r.state is TrialState.COMPLETE for r in records)
+    retried = {r.arch: r for r in records if r.attempts > 1}
+    assert set(victims) <= set(retried)  # (a trial beside a victim may have died with it)
+    assert all("worker lost" in r.error for r in retried.values())

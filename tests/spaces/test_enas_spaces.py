@@ -1,4 +1,5 @@
-"""ENAS micro and macro spaces: encodings, strings, and every sampled network runs."""
+"""ENAS micro and macro spaces: encodings, strings, and every sampled network runs (the
+round trip runs over the NAS-RL and NASNet spaces too)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ def choice_vectors(space):
     return st.tuples(*[st.integers(0, d.n_options - 1) for d in space.decisions()])
 
 
-@pytest.mark.parametrize("name", ["enas-micro", "enas-macro", "enas-rnn"])
-def test_string_and_encoding_round_trip(name: str) -> None:
-    space = SPACES.create(name)
+@pytest.mark.parametrize("name, options", [
+    ("enas-micro", {}), ("enas-macro", {}), ("enas-rnn", {}), ("nasnet", {}), ("nasrl-cnn", {}),
+    ("nasrl-cnn", {"strides": True})])
+def test_string_and_encoding_round_trip(name: str, options: dict) -> None:
+    space = SPACES.create(name, **options)
 
     @settings(max_examples=60, deadline=None)
     @given(choice_vectors(space), st.integers(0, 2**32 - 1))

@@ -16,6 +16,7 @@ from typing import Any
 
 from archsearch.cli.common import DB_NAME, config_diff, fmt, parse_options, table
 from archsearch.errors import UserError
+from archsearch.experiment.executor import EXECUTORS
 from archsearch.experiment.final import final_evaluation
 from archsearch.experiment.storage import SQLiteStorage
 from archsearch.experiment.trial import build_space
@@ -40,6 +41,7 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "enas-micro": ({"channels": 16, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 2}),
     "enas-macro": ({"channels": 16}, {"channels": 24}),
     "enas-rnn": ({"hidden": 200}, {"hidden": 200}),
+    "nasnet": ({"channels": 8, "cells_per_stage": 1}, {"channels": 16, "cells_per_stage": 2}),
 }
 TEXT_SPACES = ("enas-rnn",)  # searched on text: shared-rnn / lm-training estimators
 CONFIG_FLAGS = ("space", "strategy", "estimator", "data", "seed", "epochs", "final_epochs",
@@ -69,7 +71,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="random architectures retrained beside the best (default 3; 0: none)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--workers", type=int, default=1,
-                   help="black-box: trials run at once in a local process pool (default 1)")
+                   help="black-box: trials run at once (default 1; with --executor ray, 1 "
+                   "means as many as the cluster's CPUs allow)")
+    p.add_argument("--executor", choices=EXECUTORS,
+                   help="black-box: where trials run: inline (default for 1 worker), process "
+                   "(a local process pool; default for --workers > 1) or ray")
+    p.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="--executor ray: the cluster to join ('auto' or HOST:PORT of `ray start "
+                   "--head`); default: start a local Ray instance for the run")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="--executor ray: CPUs each trial reserves (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="--executor ray: GPUs each trial reserves (default 0; fractions share)")
+    p.add_argument("--retries", type=int, default=1,
+                   help="black-box: times a failed trial (raised, or its worker died) is "
+                   "retried before it counts as failed (default 1)")
     p.add_argument("--strategy-opt", action="append", metavar="KEY=VALUE",
                    help="strategy option, e.g. population_size=10, or for ENAS "
                    "controller_steps=30, aggregate=10, lr=0.0035 (repeatable)")
@@ -150,6 +166,8 @@ def make_config(flags: dict[str, Any], strategy_opts: dict[str, Any],
     elif flags["estimator"] == "full-training":
         estimator = {"data": flags["data"], "epochs": flags["epochs"], "seed": flags["seed"],
                      "device": device, "build": dict(search_net), **estimator_opts}
+        if flags["strategy"] == "nas-rl":  # its reward: the best of the last 5 epochs
+            estimator.setdefault("max_of_last", 5)
     else:
         estimator = dict(estimator_opts)
     if flags["estimator"] == "tabular":
@@ -187,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--resume needs --run DIR (the run folder to continue)")
     if args.trials is not None and args.trials < 1:
         raise UserError("--trials must be at least 1")
+    if args.retries < 0 or args.workers < 1:
+        raise UserError("--retries must be at least 0 and --workers at least 1")
     run_dir = Path(args.run) if args.run else None
     stored = None
     if run_dir is not None and (run_dir / DB_NAME).exists():
@@ -212,6 +232,14 @@ def run(args: argparse.Namespace) -> int:
         from archsearch.experiment.trial import build_estimator
 
         build_estimator(Spec.from_json(config["space"]), Spec.from_json(config["estimator"]))
+        if args.executor != "ray" and (args.ray_address or args.gpus_per_trial):
+            raise UserError("--ray-address and --gpus-per-trial are for --executor ray")
+        if args.executor == "ray":  # Ray missing or unreachable: say so before a run exists
+            from archsearch.experiment.ray_executor import check_reachable, import_ray
+
+            import_ray()
+            if args.ray_address not in (None, "auto"):
+                check_reachable(args.ray_address)
     storage = SQLiteStorage(run_dir / DB_NAME)
     storage.set_meta("config", config)
     progress = not args.no_progress

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.cli.common import fmt
-from archsearch.experiment.executor import make_executor
+from archsearch.experiment.executor import Executor, make_executor
 from archsearch.experiment.experiment import Experiment, best_trial
 from archsearch.experiment.storage import SQLiteStorage
 from archsearch.experiment.trial import build_space
@@ -28,8 +28,8 @@ def search_blackbox(config: dict[str, Any], run_dir: Path, storage: SQLiteStorag
             space, config, proxy, pool, int(options.get("population_size", 20)), progress)
         storage.set_meta("warm_start", options["warm_start"])
     strategy = STRATEGIES.create(config["strategy"]["name"], space=space, **options)
-    executor = make_executor("process" if args.workers > 1 else "inline", args.workers)
-    experiment = Experiment(space_spec, estimator_spec, strategy, storage, executor)
+    experiment = Experiment(space_spec, estimator_spec, strategy, storage,
+                            executor_from_args(args), max_retries=args.retries)
     n_trials = args.trials
     if n_trials is None:
         n_trials = storage.get_meta("n_trials") if resumed else None
@@ -53,6 +53,15 @@ def search_blackbox(config: dict[str, Any], run_dir: Path, storage: SQLiteStorag
         f"{k} {fmt(v)}" for k, v in best.metrics.items()))
     storage.set_meta("best_arch", best.arch)
     return best.arch
+
+
+def executor_from_args(args: argparse.Namespace) -> Executor:
+    name = args.executor or ("process" if args.workers > 1 else "inline")
+    if name == "ray":
+        return make_executor("ray", args.workers if args.workers > 1 else None,
+                             address=args.ray_address, cpus_per_trial=args.cpus_per_trial,
+                             gpus_per_trial=args.gpus_per_trial or 0)
+    return make_executor(name, args.workers)
 
 
 def _warm_start(space: object, config: dict[str, Any], proxy: str, pool: int, keep: int,

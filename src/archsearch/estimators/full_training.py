@@ -8,6 +8,7 @@ result (on the same device and library versions).
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from typing import Any, Callable
@@ -41,13 +42,16 @@ def build_seeded(make: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Mod
 class FullTrainingEstimator(Estimator):
     """Options: the training protocol (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
     ``cutout``, ``drop_path``, ``aux_weight``) and ``build`` (keyword arguments of the space's
-    ``build``: channels, cells per stage, ``auxiliary``...)."""
+    ``build``: channels, cells per stage, ``auxiliary``...). ``max_of_last=k`` also measures the
+    validation accuracy after each of the last k epochs and reports their maximum as
+    ``val_acc_max_last`` (NAS-RL's reward uses k = 5)."""
 
     def __init__(
         self, space: SearchSpace, data: str = "digits", epochs: float = 10,
         batch_size: int = 64, lr: float = 0.05, weight_decay: float = 5e-4, cutout: int = 0,
         drop_path: float = 0.0, aux_weight: float = 0.4, seed: int = 0, device: str = "auto",
         train_subset: int | None = None, build: dict[str, Any] | None = None,
+        max_of_last: int = 0,
     ) -> None:
         self.space = space
         self.device = resolve_device(device)
@@ -61,6 +65,7 @@ class FullTrainingEstimator(Estimator):
                                   aux_weight=aux_weight)
         self.seed = seed
         self.build = dict(build or {})
+        self.max_of_last = max_of_last
         self.last_model: torch.nn.Module | None = None  # the latest trained network
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
@@ -73,11 +78,18 @@ class FullTrainingEstimator(Estimator):
             arch, num_classes=self.data.num_classes, in_channels=self.data.shape[0], **self.build,
         ), seed).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
+        recent: list[float] = []  # validation accuracy after each of the last epochs
+
+        def on_epoch(epoch: int, _: dict[str, float]) -> None:
+            if epoch > math.ceil(config.epochs) - self.max_of_last:
+                recent.append(evaluate(model, self.data.val)[1])  # back in train mode after
+
         # dropout and drop-path draw from torch's global generator: seed it for this trial
         # only, leaving the caller's random state as it was
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            stats = fit(model, self.data, config, generator)
+            stats = fit(model, self.data, config, generator,
+                        on_epoch=on_epoch if self.max_of_last > 0 else None)
         self.last_model = model
         _, val_acc = evaluate(model, self.data.val)
         _, test_acc = evaluate(model, self.data.test)
@@ -86,4 +98,6 @@ class FullTrainingEstimator(Estimator):
             "params_m": count_params_m(model), "train_seconds": stats["train_seconds"],
             "epochs": config.epochs,
         }
+        if recent:
+            metrics["val_acc_max_last"] = max(recent)
         return Result(val_acc, metrics, time.perf_counter() - start)

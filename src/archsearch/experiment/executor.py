@@ -1,14 +1,17 @@
-"""Where trials run: inline (in this process, one at a time) or a local process pool.
+"""Where trials run: inline (in this process, one at a time), a local process pool, or a Ray
+cluster (``ray_executor.py``, the optional extra ``archsearch[ray]``).
 
 An executor takes a :class:`TrialTask` and returns a future of its Result; ``capacity`` is how
-many trials it runs at once. A Ray executor with the same two methods slots in beside these.
+many trials it runs at once. A future that raises (its worker died) is a failed attempt for the
+experiment, which retries it; the executor itself must stay usable afterwards.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Protocol
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
 
 from archsearch.experiment.trial import TrialTask, run_trial
 from archsearch.types import Result
@@ -40,15 +43,24 @@ class ProcessPoolTrialExecutor:
 
     def __init__(self, workers: int = 2, threads_per_worker: int = 1) -> None:
         self.capacity = workers
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
+        self.threads_per_worker = threads_per_worker
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.capacity,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(threads_per_worker,),
+            initargs=(self.threads_per_worker,),
         )
 
     def submit(self, task: TrialTask) -> Future[Result]:
-        return self.pool.submit(run_trial, task)
+        try:
+            return self.pool.submit(run_trial, task)
+        except BrokenProcessPool:  # a worker died: its trials failed; start a fresh pool
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(run_trial, task)
 
     def shutdown(self, cancel: bool = False) -> None:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
@@ -60,11 +72,20 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)  # k workers x 1 thread, instead of k x all cores
 
 
-def make_executor(name: str, workers: int = 1) -> Executor:
+EXECUTORS = ("inline", "process", "ray")
+
+
+def make_executor(name: str, workers: int = 1, **options: Any) -> Executor:
+    """``inline``, ``process`` (``workers`` local processes) or ``ray`` (options: ``address``,
+    ``cpus_per_trial``, ``gpus_per_trial``; ``workers`` caps the trials in flight)."""
     from archsearch.errors import UnknownNameError
 
     if name == "inline":
         return InlineExecutor()
     if name == "process":
         return ProcessPoolTrialExecutor(workers)
-    raise UnknownNameError("executor", name, ["inline", "process"])
+    if name == "ray":
+        from archsearch.experiment.ray_executor import RayExecutor
+
+        return RayExecutor(workers=workers, **options)
+    raise UnknownNameError("executor", name, list(EXECUTORS))

@@ -9,6 +9,11 @@ many trials it had proposed by then. On reopening, trials proposed before that p
 ``running`` are already pending in the restored strategy, so they are simply re-submitted;
 trials proposed after it are re-asked in order (a seeded strategy proposes them again) and
 re-run. No finished trial is lost or run twice.
+
+Faults: a trial that raises, or whose worker process dies (a crashed pool worker, a lost Ray
+worker or node), comes back as a failed attempt. It is retried under the same number up to
+``max_retries`` times (the row keeps ``attempts`` and the last attempt's error); only its final
+outcome is told to the strategy, so the experiment always finishes.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ log = logging.getLogger(__name__)
 class Experiment:
     def __init__(
         self, space: Spec, estimator: Spec, strategy: Strategy, storage: Storage | None = None,
-        executor: Executor | None = None, budget: Budget | None = None,
+        executor: Executor | None = None, budget: Budget | None = None, max_retries: int = 1,
     ) -> None:
         self.space_spec, self.estimator_spec = space, estimator
         self.space = build_space(space)
@@ -43,8 +48,10 @@ class Experiment:
         self.storage = storage if storage is not None else MemoryStorage()
         self.executor = executor if executor is not None else InlineExecutor()
         self.budget = budget
+        self.max_retries = max_retries
         self.n_asked = 0
         self._in_flight: dict[Future[Result], tuple[int, Architecture]] = {}
+        self._failures: dict[int, int] = {}  # trial number -> failed attempts in this session
         self._resubmit: list[tuple[int, Architecture]] = []
         self._restore()
 
@@ -110,14 +117,22 @@ class Experiment:
                 done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: self._in_flight[f][0]):
                     number, arch = self._in_flight.pop(future)
-                    self._finish(number, arch, future.result(), on_trial)
+                    result = outcome(future)
+                    if not result.ok and self._failures.get(number, 0) < self.max_retries:
+                        self._failures[number] = self._failures.get(number, 0) + 1
+                        log.warning("trial %d failed (attempt %d), retrying: %s", number,
+                                    self._failures[number], result.error)
+                        self._submit(number, arch, note=f"attempt {self._failures[number]} "
+                                     f"failed: {result.error}")
+                        continue
+                    self._finish(number, arch, result, on_trial)
         except BaseException:
             self.executor.shutdown(cancel=True)
             raise
         return self.storage.trials()
 
-    def _submit(self, number: int, arch: Architecture) -> None:
-        self.storage.start_trial(number, arch.to_str())
+    def _submit(self, number: int, arch: Architecture, note: str | None = None) -> None:
+        self.storage.start_trial(number, arch.to_str(), note)
         task = TrialTask(number, self.space_spec, self.estimator_spec, arch.to_str(), self.budget)
         self._in_flight[self.executor.submit(task)] = (number, arch)
 
@@ -139,6 +154,14 @@ class Experiment:
     def close(self) -> None:
         self.executor.shutdown()
         self.storage.close()
+
+
+def outcome(future: Future[Result]) -> Result:
+    """The future's Result; a worker that died (or any executor error) is a failed Result."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 (a lost worker fails its trial, not the run)
+        return Result.failed(f"worker lost: {type(exc).__name__}: {exc}".strip())
 
 
 def best_trial(records: list[TrialRecord]) -> TrialRecord | None:

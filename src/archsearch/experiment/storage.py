@@ -43,7 +43,7 @@ class Storage(Protocol):
 
     def get_meta(self, key: str) -> Any: ...
     def set_meta(self, key: str, value: Any) -> None: ...
-    def start_trial(self, number: int, arch: str) -> None: ...
+    def start_trial(self, number: int, arch: str, note: str | None = None) -> None: ...
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
                      n_asked: int) -> None: ...
     def trials(self) -> list[TrialRecord]: ...
@@ -75,14 +75,18 @@ class SQLiteStorage:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
 
-    def start_trial(self, number: int, arch: str) -> None:
+    def start_trial(self, number: int, arch: str, note: str | None = None) -> None:
+        """Store the trial as running (again: one more attempt; ``note``: why, e.g. the
+        previous attempt's error, kept in ``error`` until the trial finishes)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
-                "INSERT INTO trials (number, arch, state, started_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO trials (number, arch, state, started_at, error) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(number) DO UPDATE SET arch = excluded.arch, state = excluded.state,"
-                " started_at = excluded.started_at, attempts = attempts + 1",
-                (number, arch, TrialState.RUNNING.value, time.time()),
+                " started_at = excluded.started_at, attempts = attempts + 1,"
+                " error = coalesce(excluded.error, error)",
+                (number, arch, TrialState.RUNNING.value, time.time(), note),
             )
 
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
@@ -90,9 +94,10 @@ class SQLiteStorage:
         objective = None if math.isnan(result.objective) else result.objective
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            # a retried trial that succeeds keeps its earlier attempt's error as history
             self.db.execute(
-                "UPDATE trials SET state = ?, objective = ?, metrics = ?, error = ?, "
-                "finished_at = ? WHERE number = ?",
+                "UPDATE trials SET state = ?, objective = ?, metrics = ?, "
+                "error = coalesce(?, error), finished_at = ? WHERE number = ?",
                 (result.state.value, objective, json.dumps(dict(result.metrics)), result.error,
                  time.time(), number),
             )
@@ -135,9 +140,11 @@ class MemoryStorage:
     def set_meta(self, key: str, value: Any) -> None:
         self.meta[key] = value
 
-    def start_trial(self, number: int, arch: str) -> None:
-        attempts = self.rows[number].attempts + 1 if number in self.rows else 1
-        self.rows[number] = TrialRecord(number, arch, TrialState.RUNNING,
+    def start_trial(self, number: int, arch: str, note: str | None = None) -> None:
+        old = self.rows.get(number)
+        attempts = old.attempts + 1 if old is not None else 1
+        error = note if note is not None or old is None else old.error
+        self.rows[number] = TrialRecord(number, arch, TrialState.RUNNING, error=error,
                                         started_at=time.time(), attempts=attempts)
 
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
@@ -145,8 +152,8 @@ class MemoryStorage:
         old = self.rows[number]
         objective = None if math.isnan(result.objective) else result.objective
         self.rows[number] = TrialRecord(
-            number, old.arch, result.state, objective, dict(result.metrics), result.error,
-            old.started_at, time.time(), old.attempts,
+            number, old.arch, result.state, objective, dict(result.metrics),
+            result.error if result.error is not None else old.error, old.started_at, time.time(), old.attempts,
         )
 
     def trials(self) -> list[TrialRecord]:

@@ -13,6 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from archsearch.estimators.base import Estimator
 from archsearch.registry import ESTIMATORS, SPACES, Spec
@@ -29,6 +30,17 @@ class TrialTask:
     estimator: Spec
     arch: str
     budget: Budget | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "space": self.space.to_json(),
+                "estimator": self.estimator.to_json(), "arch": self.arch,
+                "budget": None if self.budget is None else self.budget.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialTask:
+        return cls(int(data["number"]), Spec.from_json(data["space"]),
+                   Spec.from_json(data["estimator"]), str(data["arch"]),
+                   Budget.from_json(data.get("budget")))
 
 
 def _key(spec: Spec) -> str:

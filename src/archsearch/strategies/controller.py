@@ -79,6 +79,21 @@ class ControllerBase(nn.Module):
         entropy = -(log_p.exp() * log_p).sum(-1)
         return given, chosen, entropy
 
+    @staticmethod
+    def pick_bits(logits: torch.Tensor, given: torch.Tensor | None,
+                  generator: torch.Generator | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Independent yes/no choices from (n, k, 2) logits (or take ``given`` (n, k)):
+        (bits (n, k), summed log_prob (n,), summed entropy (n,))."""
+        n, k, _ = logits.shape
+        log_p = F.log_softmax(logits, -1)
+        if given is None:
+            given = torch.multinomial(log_p.exp().reshape(n * k, 2), 1,
+                                      generator=generator).reshape(n, k)
+        log_prob = log_p.gather(2, given[..., None]).squeeze(-1).sum(1)
+        entropy = -(log_p.exp() * log_p).sum((1, 2))
+        return given, log_prob, entropy
+
     def run(self, n: int, choices: torch.Tensor | None,
             generator: torch.Generator | None) -> tuple[torch.Tensor, PolicyOutput]:
         raise NotImplementedError
@@ -123,10 +138,13 @@ class LSTMController(ControllerBase):
 
 def make_controller(space: Any, generator: torch.Generator | None = None,
                     **options: Any) -> ControllerBase:
-    """The controller suited to ``space``: ENAS's for the ENAS spaces, the generic one else."""
+    """The controller suited to ``space``: ENAS's for the ENAS spaces, NAS-RL's anchor-point
+    controller for ``nasrl-cnn``, the generic one else."""
     from archsearch.strategies import enas_controllers
+    from archsearch.strategies.nasrl_controller import AnchorController
 
-    factory = enas_controllers.CONTROLLERS.get(space.name)
+    factories = {**enas_controllers.CONTROLLERS, "nasrl-cnn": AnchorController}
+    factory = factories.get(space.name)
     if factory is not None:
         return factory(space, generator=generator, **options)
     generic = {k: v for k, v in options.items()

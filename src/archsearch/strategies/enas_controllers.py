@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from archsearch.strategies.controller import ControllerBase, PolicyOutput
 
@@ -144,15 +143,10 @@ class MacroController(ControllerBase):
             if k > 0:
                 score = self.attention(torch.stack(keys, 1), h)  # (n, k)
                 logits = self.squash(torch.stack([-score, score], -1))  # (n, k, 2)
-                log_p = F.log_softmax(logits, -1)
-                if choices is None:
-                    bits = torch.multinomial(log_p.exp().reshape(n * k, 2), 1,
-                                             generator=generator).reshape(n, k)
-                else:
-                    bits = choices[:, pos:pos + k]
+                bits, lp, ent = self.pick_bits(
+                    logits, None if choices is None else choices[:, pos:pos + k], generator)
                 out[:, pos:pos + k] = bits
-                log_prob = log_prob + log_p.gather(2, bits[..., None]).squeeze(-1).sum(1)
-                entropy = entropy - (log_p.exp() * log_p).sum((1, 2))
+                log_prob, entropy = log_prob + lp, entropy + ent
                 p = torch.sigmoid(logits)  # ENAS: sigmoid of each of [-s, s]; they sum to one
                 penalty = penalty + (p * torch.log(p / target)).sum((1, 2)) / (self.n_layers - 1)
                 chosen = bits.to(h.dtype)[..., None]  # (n, k, 1)

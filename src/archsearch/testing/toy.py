@@ -3,15 +3,23 @@
 ``ToySpace(n_decisions, n_options)`` has ``n_options ** n_decisions`` architectures written
 ``toy:1-0-3``. ``ToyEstimator`` scores closeness to a target choice vector, maximal (equal to
 ``n_decisions``) exactly at the target, with partial credit for near misses so that search
-has a gradient to follow; ``delay`` makes each evaluation take that long (for kill tests).
+has a gradient to follow; ``delay`` makes each evaluation take that long (for kill tests),
+``fail_on`` raises for the given architectures, ``die_once_on`` kills the worker process the
+first time it evaluates one of them (a marker file in ``marker_dir`` remembers), and ``pid_dir``
+receives one file per evaluating process, named by its PID (for tests that kill workers), and
+``work`` does that many 256x256 matrix products first (a fixed amount of CPU work per trial, for
+executor throughput benchmarks).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
@@ -72,18 +80,35 @@ def default_target(space: SearchSpace) -> tuple[int, ...]:
 @ESTIMATORS.register("toy")
 class ToyEstimator(Estimator):
     def __init__(self, space: SearchSpace, target: Sequence[int] | None = None,
-                 delay: float = 0.0, fail_on: Sequence[str] = ()) -> None:
+                 delay: float = 0.0, fail_on: Sequence[str] = (), die_once_on: Sequence[str] = (),
+                 marker_dir: str | None = None, pid_dir: str | None = None,
+                 work: int = 0) -> None:
         self.space = space
         self.target = tuple(target) if target is not None else default_target(space)
         self.delay = delay
         self.fail_on = set(fail_on)
+        self.die_once_on = set(die_once_on)
+        self.marker_dir = marker_dir
+        self.pid_dir = pid_dir
+        self.work = work
 
     def optimum(self) -> float:
         return float(len(self.target))
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
+        if self.pid_dir is not None:
+            (Path(self.pid_dir) / str(os.getpid())).write_text(arch.to_str())
+        if arch.to_str() in self.die_once_on and self.marker_dir is not None:
+            marker = Path(self.marker_dir) / arch.to_str().replace(":", "_")
+            if not marker.exists():
+                marker.touch()
+                os._exit(3)  # a worker process dying mid-trial
         if self.delay:
             time.sleep(self.delay)
+        if self.work:
+            m = torch.full((256, 256), 1.0 / 256)
+            for _ in range(self.work):
+                m = m @ m
         if arch.to_str() in self.fail_on:
             raise RuntimeError(f"toy failure for {arch}")
         choices = self.space.encode(arch)
