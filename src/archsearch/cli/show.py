@@ -99,10 +99,16 @@ def show_run(run_dir: str, top: int, as_json: bool) -> int:
                     ["trial", "objective", "architecture"]))
     metric_keys = sorted({k for r in records for k in r.metrics})[:5]
     print("\ntrials:")
+    retried = any(r.attempts > 1 for r in records)
     print(table(
         [[str(r.number), r.state.value, fmt(r.objective)]
          + [fmt(r.metrics.get(k)) for k in metric_keys]
-         + [fmt(r.seconds, 1), (r.error or r.arch)[:80]] for r in records],
-        ["trial", "state", "objective"] + metric_keys + ["seconds", "architecture / error"],
+         + [fmt(r.seconds, 1)] + ([str(r.attempts)] if retried else [])
+         + [(r.error if r.state.value == "failed" else r.arch)[:80]] for r in records],
+        ["trial", "state", "objective"] + metric_keys + ["seconds"]
+        + (["attempts"] if retried else []) + ["architecture / error"],
     ))
+    for r in records:  # retried trials that finished: what their failed attempts said
+        if r.attempts > 1 and r.state.value == "complete" and r.error:
+            print(f"  trial {r.number}: {r.error[:160]}")
     return 0
