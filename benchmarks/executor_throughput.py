@@ -16,31 +16,17 @@ import os
 import time
 from pathlib import Path
 
-from archsearch.experiment import (
-    Experiment,
-    InlineExecutor,
-    MemoryStorage,
-    ProcessPoolTrialExecutor,
-)
+from archsearch.experiment import Experiment, MemoryStorage
+from archsearch.experiment.executor import make_executor
 from archsearch.experiment.trial import build_space
 from archsearch.registry import STRATEGIES, Spec
 
 SPACE = Spec("toy", {"n_decisions": 6, "n_options": 6})
 
 
-def make(kind: str, workers: int):
-    if kind == "inline":
-        return InlineExecutor()
-    if kind == "process":
-        return ProcessPoolTrialExecutor(workers)
-    from archsearch.experiment.ray_executor import RayExecutor
-
-    return RayExecutor(workers=workers)
-
-
 def timed(kind: str, workers: int, trials: int, work: int) -> float:
     """Seconds for ``trials`` trials, after one warm-up batch (worker start-up not counted)."""
-    executor = make(kind, workers)
+    executor = make_executor(kind, workers)
     estimator = Spec("toy", {"work": work})
     strategy = STRATEGIES.create("random", space=build_space(SPACE), seed=0)
     exp = Experiment(SPACE, estimator, strategy, MemoryStorage(), executor)
