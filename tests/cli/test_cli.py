@@ -173,6 +173,23 @@ def test_score_reports_correlations_as_json(tmp_path: Path, capsys) -> None:
     assert "unknown proxy 'nope'" in capsys.readouterr().err
 
 
+def test_score_all_with_a_benchmark_scores_exactly_its_cells(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = tmp_path / "imgs.npz"
+    np.savez(images, x=rng.integers(0, 256, (20, 16, 16, 3), dtype=np.uint8),
+             y=rng.integers(0, 4, 20))
+    space = NB201Space()
+    cells = list(dict.fromkeys(str(space.sample(rng)) for _ in range(5)))
+    bench = tmp_path / "subset.csv"
+    bench.write_text("arch_str,acc\n" + "".join(f"{c},{90 + i}\n" for i, c in enumerate(cells)))
+    out = tmp_path / "score.json"
+    assert main(["score", "--proxies", "synflow", "--data", str(images), "--archs", "all",
+                 "--benchmark", str(bench), "--metric", "acc", "--workers", "1",
+                 "--batch-size", "8", "--json", str(out), "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    assert report["n_archs"] == len(cells) and set(report["scores"]) == set(cells)
+
+
 def test_training_free_search_with_a_proxy_estimator(tmp_path: Path, capsys) -> None:
     assert main(["search", "--space", "nb201", "--strategy", "random", "--estimator",
                  "zero-cost:synflow", "--trials", "5", "--baseline-random", "1",

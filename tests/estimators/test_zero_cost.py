@@ -112,3 +112,65 @@ def test_data_free_scores_agree_with_naslibs_published_ones() -> None:
     for name in ("synflow", "params"):
         rho = spearmanr([o[name] for o in ours], [float(r[name]) for r in rows]).statistic
         assert rho >= 0.95, (name, rho)
+
+
+def context(model, x, y, classes=4):
+    from archsearch.estimators.zero_cost.base import ProxyContext
+
+    ctx = ProxyContext(model, x, y, classes)
+    ctx.loss_pass()
+    return ctx
+
+
+def test_grasp_by_replayed_relu_masks_matches_double_backprop() -> None:
+    from archsearch.estimators.zero_cost.grasp import grasp_double_backprop
+
+    x, y = batch(n=32)
+    fast, exact = [], []
+    for i in range(12):
+        arch = NB201.sample(np.random.default_rng(100 + i)).to_str()
+        ctx = context(net(arch, seed=i, channels=8, cells_per_stage=1), x, y)
+        assert not ctx.loss_pass()["other_kinks"]  # NB201's only kinks are ReLUs
+        fast.append(PROXIES["grasp"](ctx))
+        exact.append(grasp_double_backprop(ctx))
+    assert spearmanr(fast, exact).statistic >= 0.99
+    errors = [abs(a - b) / max(abs(b), 1e-6) for a, b in zip(fast, exact)]
+    assert np.median(errors) < 0.01, errors
+
+
+def test_networks_with_other_kinks_take_the_exact_grasp() -> None:
+    from archsearch.estimators.zero_cost.grasp import grasp_double_backprop
+
+    space = SPACES.create("enas-micro")
+    rng = np.random.default_rng(0)
+    arch = next(a for a in (space.sample(rng).to_str() for _ in range(100)) if "max_pool" in a)
+    ctx = context(net(arch, space=space, channels=4, cells_per_stage=1), *batch())
+    assert any("max_pool" in k for k in ctx.loss_pass()["other_kinks"])
+    assert PROXIES["grasp"](ctx) == grasp_double_backprop(ctx)
+
+
+def test_replayed_relu_masks_reproduce_the_network() -> None:
+    from archsearch.estimators.zero_cost.base import MaskedRelu
+
+    x, y = batch()
+    model = net(NB201.sample(np.random.default_rng(7)).to_str()).train()
+    ctx = context(model, x, y)
+    with torch.no_grad():
+        plain = model(ctx.batch)
+        with MaskedRelu(ctx.loss_pass()["relu_masks"]) as replay:
+            replayed = model(ctx.batch)
+    assert replay.calls == len(ctx.loss_pass()["relu_masks"]) > 0
+    assert torch.equal(plain[0] if isinstance(plain, tuple) else plain,
+                       replayed[0] if isinstance(replayed, tuple) else replayed)
+
+
+def test_naswot_kernel_counts_agreements_between_samples() -> None:
+    from archsearch.estimators.zero_cost.base import ProxyContext
+
+    g = torch.Generator().manual_seed(0)
+    masks = [torch.rand(6, 3, 5, 5, generator=g) > 0.5, torch.rand(6, 40, generator=g) > 0.3]
+    ctx = ProxyContext(torch.nn.Identity(), torch.zeros(6, 1), torch.zeros(6, dtype=torch.long), 2)
+    ctx._cache["shared"] = {"relu_masks": masks}
+    codes = torch.cat([m.flatten(1) for m in masks], 1)
+    agree = (codes[:, None, :] == codes[None, :, :]).sum(-1).double()  # (6, 6) by definition
+    assert PROXIES["naswot"](ctx) == pytest.approx(float(torch.linalg.slogdet(agree)[1]), abs=1e-6)

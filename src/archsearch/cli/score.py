@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="digits", help="images for the proxies' minibatch (.npz, "
                    "cifar-10-batches-py folder or 'digits')")
     p.add_argument("--archs", default="1000", help="how many architectures (stratified by the "
-                   "benchmark's metric when one is given, else uniform), or 'all'")
+                   "benchmark's metric when one is given, else uniform), or 'all' (every one the "
+                   "benchmark lists, else the whole space)")
     p.add_argument("--benchmark", help="CSV with arch_str and the metric: report correlations")
     p.add_argument("--metric", help="the benchmark's metric column")
     p.add_argument("--batch-size", type=int, default=64)
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def pick_archs(space, how: str, truth: dict[str, float] | None, seed: int) -> list[str]:
+    if how == "all" and truth is not None:
+        return list(truth)
     if how == "all":
         if space.size() > 100_000:
             raise UserError(f"{space.name} has {space.size()} architectures; give --archs N")

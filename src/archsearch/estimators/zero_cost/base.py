@@ -7,7 +7,8 @@ computes each expensive pass at most once, whichever proxies ask for it:
 * ``loss_pass()``: cross-entropy on the batch, backward: weight gradients (grad_norm, snip) and
   each conv/linear layer's output with its gradient (fisher);
 * ``jacobian_pass()``: the gradient of the summed logits with respect to the input, per sample
-  (jacob_cov, epe_nas), and the binary ReLU codes of the same forward pass (naswot).
+  (jacob_cov, epe_nas), and the binary ReLU masks of the same forward pass (naswot; grasp
+  replays them to fix the network's linear region).
 
 ReLU codes are recorded through a ``TorchFunctionMode``, so functional ``F.relu``/``torch.relu``
 calls count as well as ``nn.ReLU`` modules.
@@ -48,18 +49,53 @@ def logits_of(out: Any) -> torch.Tensor:
 
 
 class ReluRecorder(TorchFunctionMode):
-    """Records (input > 0) of every ReLU call, flattened per sample."""
+    """Records (input > 0) of every ReLU call in its input's shape, and whether the forward
+    pass called any other function with a kink (max pooling, clamp, ...): without one, the
+    ReLU masks alone fix the network's linear region (see ``MaskedRelu``)."""
 
-    RELUS = {torch.relu, torch.relu_, F.relu, torch.Tensor.relu, torch.Tensor.relu_}
+    RELUS = frozenset({torch.relu, torch.relu_, F.relu, torch.Tensor.relu, torch.Tensor.relu_})
+    KINKED = frozenset({"relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "clamp", "clamp_",
+              "clip", "clip_", "abs", "abs_", "threshold", "threshold_", "hardswish",
+              "hardsigmoid", "max", "min", "maximum", "minimum", "amax", "amin", "prelu", "rrelu",
+              "sort", "topk", "median", "round", "floor", "ceil", "sign"})
 
     def __init__(self) -> None:
         super().__init__()
-        self.codes: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor] = []
+        self.other_kinks: set[str] = set()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
-        if func in self.RELUS and args and torch.is_tensor(args[0]) and args[0].dim() > 1:
-            self.codes.append((args[0].detach() > 0).flatten(1).float())
+        if func in self.RELUS and args and torch.is_tensor(args[0]):
+            self.masks.append(args[0].detach() > 0)
+        else:
+            name = getattr(func, "__name__", "")
+            if "max_pool" in name or "adaptive_max" in name or name in self.KINKED:
+                self.other_kinks.add(name)
+        return func(*args, **kwargs)
+
+
+class MaskedRelu(TorchFunctionMode):
+    """Replays recorded ReLU masks: the i-th ReLU call becomes ``x * masks[i]``. With the masks
+    of the unperturbed network, the network is one smooth function around its weights whose
+    derivatives equal the network's own wherever those are defined (ReLU'' = 0)."""
+
+    def __init__(self, masks: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.masks = masks
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if func in ReluRecorder.RELUS and args and torch.is_tensor(args[0]):
+            x = args[0]
+            if self.calls >= len(self.masks) or self.masks[self.calls].shape != x.shape:
+                raise RuntimeError("the network's ReLU calls differ from the recorded ones")
+            mask = self.masks[self.calls]
+            self.calls += 1
+            inplace = (func in (torch.relu_, torch.Tensor.relu_) or kwargs.get("inplace", False)
+                       or (func is F.relu and len(args) > 1 and bool(args[1])))
+            return x.mul_(mask) if inplace else x * mask
         return func(*args, **kwargs)
 
 
@@ -88,8 +124,9 @@ class ProxyContext:
         return self._shared_pass()
 
     def jacobian_pass(self) -> dict[str, Any]:
-        """Per-sample input gradients of the summed logits (``jacobian``, (N, C*H*W)) and the
-        ReLU codes of the forward pass (``relu_codes``)."""
+        """Per-sample input gradients of the summed logits (``jacobian``, (N, C*H*W)), the
+        boolean ReLU masks of the forward pass in call order (``relu_masks``) and the names of
+        any other kinked functions it called (``other_kinks``)."""
         return self._shared_pass()
 
     def _shared_pass(self) -> dict[str, Any]:
@@ -120,7 +157,8 @@ class ProxyContext:
                 if grad_x is not None:  # None: the output ignores the input (all-none cells)
                     jacobian = grad_x
             self._cache["shared"] = {
-                "model": model, "activations": outputs, "relu_codes": recorder.codes,
+                "model": model, "activations": outputs, "relu_masks": recorder.masks,
+                "other_kinks": recorder.other_kinks,
                 "jacobian": jacobian.detach().flatten(1),
             }
         return self._cache["shared"]

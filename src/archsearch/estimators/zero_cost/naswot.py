@@ -9,12 +9,18 @@ from archsearch.estimators.zero_cost.base import ProxyContext, proxy
 
 @proxy("naswot")
 def naswot(ctx: ProxyContext) -> float:
-    codes = ctx.jacobian_pass()["relu_codes"]
+    masks = ctx.jacobian_pass()["relu_masks"]
     n = ctx.x.shape[0]
     k = torch.zeros(n, n, dtype=torch.float64)
-    for c in codes:  # (N, units) of 0/1
-        c = c.double().cpu()
-        k += c @ c.T + (1 - c) @ (1 - c).T
+    for m in masks:
+        if m.dim() < 2:
+            continue
+        c = m.flatten(1).float().cpu()  # (N, units) of 0/1
+        active = c.sum(1)
+        # agreements = both active + both inactive = units - a_i - a_j + 2 (c c^T)_ij; the
+        # float32 products are exact integers (a layer has far fewer than 2^24 units)
+        agree = 2 * (c @ c.T) - active[:, None] - active[None, :] + c.shape[1]
+        k += agree.double()
     # a tiny ridge keeps degenerate networks (identical codes for all samples: K singular)
     # finite and last; it changes a well-conditioned K's log-determinant by ~1e-9
     ridge = 1e-9 * float(k.diagonal().mean().clamp_min(1.0)) * torch.eye(n, dtype=torch.float64)
