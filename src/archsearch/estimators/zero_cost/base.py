@@ -54,10 +54,12 @@ class ReluRecorder(TorchFunctionMode):
     ReLU masks alone fix the network's linear region (see ``MaskedRelu``)."""
 
     RELUS = frozenset({torch.relu, torch.relu_, F.relu, torch.Tensor.relu, torch.Tensor.relu_})
-    KINKED = frozenset({"relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "clamp", "clamp_",
-              "clip", "clip_", "abs", "abs_", "threshold", "threshold_", "hardswish",
-              "hardsigmoid", "max", "min", "maximum", "minimum", "amax", "amin", "prelu", "rrelu",
-              "sort", "topk", "median", "round", "floor", "ceil", "sign"})
+    KINKED = frozenset({
+        "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "clamp", "clamp_", "clip",
+        "clip_", "abs", "abs_", "threshold", "threshold_", "hardswish", "hardsigmoid", "max",
+        "min", "maximum", "minimum", "amax", "amin", "prelu", "rrelu", "sort", "topk", "median",
+        "round", "floor", "ceil", "sign",
+    })
 
     def __init__(self) -> None:
         super().__init__()
