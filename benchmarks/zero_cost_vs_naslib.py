@@ -83,9 +83,8 @@ def main() -> None:
               + (f" | {'':{len(str(len(both))) + 4}s}{fmt('seed_agreement'):>11s} "
                  f"{fmt('agreement_same_cells'):>11s}" if both else ""))
     if args.json:
-        Path(args.json).write_text(json.dumps({"n_cells": len(cells), "n_cells_other_seed": len(both),
-                                               "proxies": summary},
-                                              indent=1))
+        report = {"n_cells": len(cells), "n_cells_other_seed": len(both), "proxies": summary}
+        Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
 
 
