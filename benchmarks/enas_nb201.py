@@ -6,7 +6,8 @@ up its 200-epoch CIFAR-10 test accuracy in ../shared/data/nb201_cifar10.csv. The
 random cells (fixed sample) with the final supernet on all 400 validation images and report the
 Kendall tau between those scores and the ground truth.
 
-    python benchmarks/enas_nb201.py --seeds 0 1 2 --epochs 30 [--warmup 10] [--json out.json]
+    python benchmarks/enas_nb201.py --seeds 0 1 2 --epochs 30 [--warmup 10] [--batch-size 64]
+        [--reward accuracy|neg_loss] [--json out.json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--controller-lr", type=float, default=0.0035)
+    p.add_argument("--reward", default="accuracy", choices=["accuracy", "neg_loss"],
+                   help="the controller's reward on a validation minibatch (ENAS: accuracy)")
+    p.add_argument("--derive-samples", type=int, default=32)
+    p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
     args = p.parse_args()
@@ -54,14 +59,18 @@ def main() -> None:
             space, data=str(data / "cifar10_sample.npz"), val_fraction=0.2, test_fraction=0.0,
             supernet={"channels": args.channels, "cells_per_stage": args.cells},
             batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, seed=seed,
-            eval_batches=None, device="auto")
+            eval_batches=None, device="auto", reward=args.reward,
+            val_batch_size=args.val_batch_size)
         controller = enas_controller(space, seed, aggregate=10, lr=args.controller_lr)
         enas = ENAS(estimator, controller, ENASConfig(
-            epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup))
-        for record in enas.run():
+            epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup,
+            derive_samples=args.derive_samples))
+        def report(record: dict, seed: int = seed) -> None:  # as each epoch ends
             print(f"  seed {seed} epoch {record['epoch']}: shared acc {record['shared_acc']:.3f} "
                   f"reward {record['reward'] or float('nan'):.3f} entropy {record['entropy']:.2f} "
                   f"derived {record['derived']} -> {truth[record['derived']]:.2f}", flush=True)
+
+        enas.run(on_epoch=report)
         search_seconds = time.perf_counter() - start
         derived = enas.derived
         scores = [estimator.evaluate(a).objective for a in probe]

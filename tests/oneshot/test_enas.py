@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from archsearch.errors import UserError
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
 from archsearch.registry import SPACES
@@ -63,3 +64,20 @@ def test_checkpoint_and_resume_continue_identically(images: str, tmp_path: Path)
                     whole.estimator.model.state_dict().values()):
         assert torch.equal(a, b)
     assert not (tmp_path / "enas.pt.tmp").exists()
+
+
+def test_neg_loss_reward_is_minus_the_validation_cross_entropy(images: str) -> None:
+    space = SPACES.create("nb201")
+    estimator = SharedWeightsEstimator(space, data=images, supernet={"channels": 4,
+                                       "cells_per_stage": 1}, batch_size=16, device="cpu",
+                                       test_fraction=0.0, reward="neg_loss", val_batch_size=12)
+    arch = space.sample(np.random.default_rng(0))
+    x, y = estimator.val_batch()
+    assert len(y) == 12  # the reward batch has its own size
+    estimator.model.eval()
+    with torch.no_grad():
+        expected = -torch.nn.functional.cross_entropy(estimator.model(x, arch), y)
+    assert torch.allclose(estimator.reward_on(arch, x, y), expected)
+    assert estimator.evaluate(arch).metrics.keys() == {"val_neg_loss"}
+    with pytest.raises(UserError, match="valid reward names: accuracy, neg_loss"):
+        SharedWeightsEstimator(space, data=images, reward="loss", device="cpu")

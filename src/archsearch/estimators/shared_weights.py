@@ -5,6 +5,10 @@ samples them, e.g. from a controller); ``score(arch)`` is the accuracy of the su
 random validation minibatch (ENAS's reward); ``evaluate(arch)`` makes it an ordinary estimator
 for any strategy (accuracy over ``eval_batches`` validation minibatches).
 
+``reward="neg_loss"`` scores with minus the validation cross-entropy instead of the accuracy (not
+in the paper): on a small validation set the loss ranks sub-networks less coarsely than the
+fraction of a 64-image batch they get right (see BENCHMARKS.md, NB201 supernet ranking).
+
 Batch normalisation: the supernet's BatchNorm layers keep no running statistics and have no
 affine parameters, so every forward pass (training or scoring) normalises with the statistics
 of its own batch through its own sub-network. Running statistics accumulated across thousands
@@ -23,12 +27,15 @@ from torch.nn import functional as F
 
 from archsearch.data import load_image_data
 from archsearch.data.augment import augment
+from archsearch.errors import UnknownNameError
 from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import build_seeded, resolve_device
 from archsearch.registry import ESTIMATORS
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.train.loop import autocast, cosine_lr
 from archsearch.types import Budget, Result
+
+REWARDS = ("accuracy", "neg_loss")
 
 
 @ESTIMATORS.register("shared-weights")
@@ -39,9 +46,13 @@ class SharedWeightsEstimator(Estimator):
         weight_decay: float = 1e-4, grad_clip: float = 5.0, epochs: int = 10, seed: int = 0,
         device: str = "auto", val_fraction: float | None = None, test_fraction: float = 0.2,
         eval_batches: int | None = 1, cutout: int = 0, amp: bool = True,
+        reward: str = "accuracy", val_batch_size: int | None = None,
     ) -> None:
         if not hasattr(space, "supernet"):
             raise ValueError(f"space {space.name!r} has no supernet")
+        if reward not in REWARDS:
+            raise UnknownNameError("reward", reward, REWARDS)
+        self.reward = reward
         self.space = space
         self.device = resolve_device(device)
         self.data = load_image_data(data, seed=0, val_fraction=val_fraction,
@@ -55,6 +66,7 @@ class SharedWeightsEstimator(Estimator):
         self.batch_size, self.lr, self.lr_min = batch_size, lr, lr_min
         self.grad_clip, self.cutout, self.amp = grad_clip, cutout, amp
         self.eval_batches = eval_batches
+        self.val_batch_size = val_batch_size or batch_size
         self.steps_per_epoch = max(1, len(self.data.train) // batch_size)
         self.total_steps = epochs * self.steps_per_epoch
         self.step = 0
@@ -97,45 +109,50 @@ class SharedWeightsEstimator(Estimator):
     def val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A random validation minibatch (drawn from the estimator's generator)."""
         n = len(self.data.val)
-        idx = torch.randperm(n, device=self.device, generator=self.generator)[: self.batch_size]
+        order = torch.randperm(n, device=self.device, generator=self.generator)
+        idx = order[: self.val_batch_size]
         x = self.data.val.x[idx].contiguous(memory_format=torch.channels_last)
         return x, self.data.val.y[idx]
 
     @torch.no_grad()
-    def accuracy(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def reward_on(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The reward on (x, y): accuracy, or minus the mean cross-entropy (``reward``)."""
         self.model.eval()  # BN uses batch statistics either way; eval disables nothing else
         with autocast(self.device, self.amp):
             logits = self.model(x, arch)
+        if self.reward == "neg_loss":
+            return -F.cross_entropy(logits.float(), y)
         return (logits.argmax(1) == y).float().mean()
 
     def score(self, arch: Architecture) -> float:
-        """Accuracy on one random validation minibatch: ENAS's reward."""
-        return float(self.accuracy(arch, *self.val_batch()))
+        """The reward on one random validation minibatch (ENAS: its accuracy)."""
+        return float(self.reward_on(arch, *self.val_batch()))
 
     def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
         """ENAS's reward for each architecture, each on its own random validation minibatch,
         as one tensor on the device (the caller copies it to the host once)."""
-        return torch.stack([self.accuracy(a, *self.val_batch()) for a in archs])
+        return torch.stack([self.reward_on(a, *self.val_batch()) for a in archs])
 
     def score_many(self, archs: Sequence[Architecture], batches: int = 1) -> list[float]:
-        """Accuracy of each architecture on the same ``batches`` validation minibatches."""
+        """The reward of each architecture on the same ``batches`` validation minibatches."""
         data = [self.val_batch() for _ in range(batches)]
         scores = torch.stack([
-            torch.stack([self.accuracy(a, x, y) for x, y in data]).mean() for a in archs
+            torch.stack([self.reward_on(a, x, y) for x, y in data]).mean() for a in archs
         ])
         return scores.tolist()  # one host copy for all of them
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         start = time.perf_counter()
         if self.eval_batches is None:  # the whole validation split
-            v = self.data.val
-            accs = [self.accuracy(arch, v.x[i:i + 500].contiguous(memory_format=torch.channels_last),
-                                  v.y[i:i + 500]) * len(v.y[i:i + 500])
+            v, cl = self.data.val, torch.channels_last
+            sums = [self.reward_on(arch, v.x[i:i + 500].contiguous(memory_format=cl),
+                                   v.y[i:i + 500]) * len(v.y[i:i + 500])
                     for i in range(0, len(v), 500)]
-            acc = float(torch.stack(accs).sum()) / len(v)
+            acc = float(torch.stack(sums).sum()) / len(v)
         else:
             acc = self.score_many([arch], self.eval_batches)[0]
-        return Result(acc, {"val_acc": acc}, time.perf_counter() - start) if math.isfinite(acc) \
+        name = "val_acc" if self.reward == "accuracy" else "val_neg_loss"
+        return Result(acc, {name: acc}, time.perf_counter() - start) if math.isfinite(acc) \
             else Result.failed("non-finite accuracy")
 
     # ---- resume ---------------------------------------------------------------------------
