@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--reward", default="accuracy", choices=["accuracy", "neg_loss"],
                    help="the controller's reward on a validation minibatch (ENAS: accuracy)")
     p.add_argument("--derive-samples", type=int, default=32)
+    p.add_argument("--derive-batches", type=int, default=1,
+                   help="validation minibatches each derive candidate is scored on (ENAS: 1)")
     p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
@@ -64,7 +66,7 @@ def main() -> None:
         controller = enas_controller(space, seed, aggregate=10, lr=args.controller_lr)
         enas = ENAS(estimator, controller, ENASConfig(
             epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup,
-            derive_samples=args.derive_samples))
+            derive_samples=args.derive_samples, derive_batches=args.derive_batches))
         def report(record: dict, seed: int = seed) -> None:  # as each epoch ends
             print(f"  seed {seed} epoch {record['epoch']}: shared acc {record['shared_acc']:.3f} "
                   f"reward {record['reward'] or float('nan'):.3f} entropy {record['entropy']:.2f} "
