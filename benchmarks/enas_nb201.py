@@ -44,6 +44,8 @@ def main() -> None:
     p.add_argument("--derive-samples", type=int, default=32)
     p.add_argument("--derive-batches", type=int, default=1,
                    help="validation minibatches each derive candidate is scored on (ENAS: 1)")
+    p.add_argument("--shared-sampling", default="controller", choices=["controller", "uniform"],
+                   help="who picks the shared-weight archs after warm-up (ENAS: controller)")
     p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
@@ -66,7 +68,8 @@ def main() -> None:
         controller = enas_controller(space, seed, aggregate=10, lr=args.controller_lr)
         enas = ENAS(estimator, controller, ENASConfig(
             epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup,
-            derive_samples=args.derive_samples, derive_batches=args.derive_batches))
+            derive_samples=args.derive_samples, derive_batches=args.derive_batches,
+            shared_sampling=args.shared_sampling))
         def report(record: dict, seed: int = seed) -> None:  # as each epoch ends
             print(f"  seed {seed} epoch {record['epoch']}: shared acc {record['shared_acc']:.3f} "
                   f"reward {record['reward'] or float('nan'):.3f} entropy {record['entropy']:.2f} "

@@ -25,7 +25,7 @@ def images(tmp_path: Path) -> str:
     return str(path)
 
 
-def make(data: str, space_name: str = "enas-micro", epochs: int = 3) -> ENAS:
+def make(data: str, space_name: str = "enas-micro", epochs: int = 3, **loop) -> ENAS:
     options = {"enas-micro": {"n_nodes": 3}, "enas-macro": {"n_layers": 4}}.get(space_name, {})
     space = SPACES.create(space_name, **options)
     supernet = {"channels": 4} | ({"cells_per_stage": 1} if space_name != "enas-macro" else {})
@@ -33,7 +33,7 @@ def make(data: str, space_name: str = "enas-micro", epochs: int = 3) -> ENAS:
                                        epochs=epochs, device="cpu", test_fraction=0.0)
     controller = enas_controller(space, seed=1, aggregate=2, hidden=16)
     return ENAS(estimator, controller, ENASConfig(epochs=epochs, controller_steps=2,
-                                                  aggregate=2, derive_samples=4))
+                                                  aggregate=2, derive_samples=4, **loop))
 
 
 @pytest.mark.parametrize("space_name", ["enas-micro", "enas-macro", "nb201"])
@@ -81,3 +81,18 @@ def test_neg_loss_reward_is_minus_the_validation_cross_entropy(images: str) -> N
     assert estimator.evaluate(arch).metrics.keys() == {"val_neg_loss"}
     with pytest.raises(UserError, match="valid reward names: accuracy, neg_loss"):
         SharedWeightsEstimator(space, data=images, reward="loss", device="cpu")
+
+
+def test_uniform_shared_sampling_still_trains_the_controller(images: str) -> None:
+    for sampling, policy_draws in (("controller", 4), ("uniform", 2)):
+        enas = make(images, epochs=2, shared_sampling=sampling)
+        before = [p.clone() for p in enas.controller.controller.parameters()]
+        calls = []  # batched policy draws: the derive step each epoch, and the shared archs
+        sampled = enas.controller.sample_architectures
+        enas.controller.sample_architectures = lambda n, f=sampled: calls.append(n) or f(n)
+        enas.run()
+        assert len(calls) == policy_draws
+        after = list(enas.controller.controller.parameters())
+        assert any(not torch.equal(a, b) for a, b in zip(before, after))  # REINFORCE learned
+    with pytest.raises(UserError, match="shared_sampling must be"):
+        ENASConfig(shared_sampling="policy")

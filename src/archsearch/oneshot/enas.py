@@ -15,6 +15,11 @@ architectures with the controller frozen, so that its first rewards come from a 
 has learned something: without it, on short runs the controller locks onto the parameter-free
 ops that a barely trained supernet favours (see BENCHMARKS.md).
 
+``shared_sampling="uniform"`` (not in the paper, which trains the shared weights on the
+controller's samples) keeps training the shared weights on uniformly sampled architectures
+after the warm-up too, while the controller learns from their rewards: the supernet then does
+not train the controller's favourites most, which would make them look better still.
+
 Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
 controller and the history, and ``save`` writes it atomically, so a killed search continues
 from its last finished epoch exactly as it would have run.
@@ -31,6 +36,7 @@ from typing import Any, Callable
 
 import torch
 
+from archsearch.errors import UserError
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.spaces.base import Architecture
 from archsearch.strategies.reinforce import Reinforce
@@ -47,6 +53,12 @@ class ENASConfig:
     derive_samples: int = 32  # architectures sampled to derive the best
     derive_batches: int = 1  # validation minibatches each derived candidate is scored on
     warmup_epochs: int = 0  # epochs of uniform sampling, controller frozen (not in the paper)
+    shared_sampling: str = "controller"  # or "uniform": who picks the shared-weight archs
+
+    def __post_init__(self) -> None:
+        if self.shared_sampling not in ("controller", "uniform"):
+            raise UserError(f"shared_sampling must be 'controller' (ENAS) or 'uniform', not "
+                            f"{self.shared_sampling!r}")
 
 
 # ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
@@ -82,7 +94,8 @@ class ENAS:
         warmup = self.epoch < self.config.warmup_epochs
         # 1. shared weights, one sampled architecture per minibatch
         n = self.estimator.steps_per_epoch
-        archs = ([self.space.sample(self.controller.rng) for _ in range(n)] if warmup
+        uniform = warmup or self.config.shared_sampling == "uniform"
+        archs = ([self.space.sample(self.controller.rng) for _ in range(n)] if uniform
                  else self.controller.sample_architectures(n))
         stats = self.estimator.train_epoch(archs)
         # 2. controller, rewarded by validation accuracy
