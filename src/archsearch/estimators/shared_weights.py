@@ -148,12 +148,13 @@ class SharedWeightsEstimator(Estimator):
             sums = [self.reward_on(arch, v.x[i:i + 500].contiguous(memory_format=cl),
                                    v.y[i:i + 500]) * len(v.y[i:i + 500])
                     for i in range(0, len(v), 500)]
-            acc = float(torch.stack(sums).sum()) / len(v)
+            value = float(torch.stack(sums).sum()) / len(v)
         else:
-            acc = self.score_many([arch], self.eval_batches)[0]
+            value = self.score_many([arch], self.eval_batches)[0]
         name = "val_acc" if self.reward == "accuracy" else "val_neg_loss"
-        return Result(acc, {name: acc}, time.perf_counter() - start) if math.isfinite(acc) \
-            else Result.failed("non-finite accuracy")
+        if not math.isfinite(value):
+            return Result.failed(f"non-finite {self.reward}")
+        return Result(value, {name: value}, time.perf_counter() - start)
 
     # ---- resume ---------------------------------------------------------------------------
 
