@@ -7,7 +7,11 @@ random cells (fixed sample) with the final supernet on all 400 validation images
 Kendall tau between those scores and the ground truth.
 
     python benchmarks/enas_nb201.py --seeds 0 1 2 --epochs 30 [--warmup 10] [--batch-size 64]
-        [--reward accuracy|neg_loss] [--json out.json]
+        [--reward accuracy|neg_loss] [--derive-batches 1] [--shared-sampling controller|uniform]
+        [--json out.json]
+
+The best measured here (BENCHMARKS.md): --epochs 50 --warmup 10 --batch-size 16 --lr 0.025
+--val-batch-size 64 --reward neg_loss --derive-batches 6 --shared-sampling uniform
 """
 
 from __future__ import annotations
