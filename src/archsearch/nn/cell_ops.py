@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from archsearch.nn.ops import FactorizedReduce
+from archsearch.nn.ops import Conv1x1, FactorizedReduce
 
 
 class SepConvOp(nn.Module):
@@ -32,10 +32,10 @@ class SepConvOp(nn.Module):
         super().__init__()
         self.pad = (kernel - 1) // 2
         self.dw1 = nn.Conv2d(c, c, kernel, padding=self.pad, groups=c, bias=False)
-        self.pw1 = nn.Conv2d(c, c, 1, bias=False)
+        self.pw1 = Conv1x1(c, c)
         self.bn1 = nn.BatchNorm2d(c, **bn)
         self.dw2 = nn.Conv2d(c, c, kernel, padding=self.pad, groups=c, bias=False)
-        self.pw2 = nn.Conv2d(c, c, 1, bias=False)
+        self.pw2 = Conv1x1(c, c)
         self.bn2 = nn.BatchNorm2d(c, **bn)
 
     def forward(self, x: torch.Tensor, stride: int = 1,

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.errors import ArchitectureError
-from archsearch.nn.ops import FactorizedReduce, ReLUConvBN
+from archsearch.nn.ops import Conv1x1, FactorizedReduce, ReLUConvBN
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.types import Decision
@@ -46,7 +46,8 @@ class MacroArch(Architecture):
             raise ArchitectureError("an ENAS macro architecture needs at least one layer")
         for k, (op, bits) in enumerate(self.layers):
             if op not in OPS:
-                raise ArchitectureError(f"layer {k}: unknown op {op!r}; valid ops: {', '.join(OPS)}")
+                raise ArchitectureError(
+                    f"layer {k}: unknown op {op!r}; valid ops: {', '.join(OPS)}")
             if len(bits) != k or any(b not in (0, 1) for b in bits):
                 raise ArchitectureError(f"layer {k}: needs {k} skip bits of 0/1, got {bits}")
 
@@ -75,7 +76,7 @@ class SepConvBN(nn.Module):
     def __init__(self, c: int, kernel: int, bn: dict[str, Any]) -> None:
         super().__init__()
         self.dw = nn.Conv2d(c, c, kernel, padding=kernel // 2, groups=c, bias=False)
-        self.pw = nn.Conv2d(c, c, 1, bias=False)
+        self.pw = Conv1x1(c, c)
         self.bn = nn.BatchNorm2d(c, **bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path, make_cell_op
-from archsearch.nn.ops import FactorizedReduce, ReLUConvBN
+from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, pointwise
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.types import Decision
@@ -134,7 +134,7 @@ class Combine(nn.Module):
             cols = torch.cat([torch.arange((i - 2) * self.c, (i - 1) * self.c, device=w.device)
                               for i in loose])
             w = w[:, cols]
-        return self.bn(nn.functional.conv2d(x, w))
+        return self.bn(pointwise(x, w))
 
 
 class MicroCellModule(nn.Module):

@@ -28,7 +28,7 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path
-from archsearch.nn.ops import FactorizedReduce, Pool, ReLUConvBN, SepConv
+from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN, SepConv
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.types import Decision
@@ -115,7 +115,7 @@ class DilConv(nn.Sequential):
         super().__init__(
             nn.ReLU(),
             nn.Conv2d(c_in, c_in, 3, stride, 2, dilation=2, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
+            Conv1x1(c_in, c_out),
             nn.BatchNorm2d(c_out),
         )
 
