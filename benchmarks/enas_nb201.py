@@ -7,8 +7,9 @@ random cells (fixed sample) with the final supernet on all 400 validation images
 Kendall tau between those scores and the ground truth.
 
     python benchmarks/enas_nb201.py --seeds 0 1 2 --epochs 30 [--warmup 10] [--batch-size 64]
-        [--reward accuracy|neg_loss] [--derive-batches 1] [--shared-sampling controller|uniform]
-        [--json out.json]
+        [--reward accuracy|neg_loss] [--derive-batches 1]
+        [--shared-sampling controller|uniform|uniform-iso]
+        [--json out.json] [--save DIR]
 
 The best measured here (BENCHMARKS.md): --epochs 50 --warmup 10 --batch-size 16 --lr 0.025
 --val-batch-size 64 --reward neg_loss --derive-batches 6 --shared-sampling uniform
@@ -26,7 +27,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
-from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
+from archsearch.oneshot.enas import ENAS, SHARED_SAMPLING, ENASConfig, enas_controller
 from archsearch.spaces.nb201 import NB201Space
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -48,11 +49,12 @@ def main() -> None:
     p.add_argument("--derive-samples", type=int, default=32)
     p.add_argument("--derive-batches", type=int, default=1,
                    help="validation minibatches each derive candidate is scored on (ENAS: 1)")
-    p.add_argument("--shared-sampling", default="controller", choices=["controller", "uniform"],
+    p.add_argument("--shared-sampling", default="controller", choices=SHARED_SAMPLING,
                    help="who picks the shared-weight archs after warm-up (ENAS: controller)")
     p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
+    p.add_argument("--save", help="folder for each seed's final ENAS checkpoint (seed<N>.pt)")
     args = p.parse_args()
     data = Path(args.data)
     truth = {r["arch_str"]: float(r["cifar10_test_acc_200ep"])
@@ -80,6 +82,9 @@ def main() -> None:
                   f"derived {record['derived']} -> {truth[record['derived']]:.2f}", flush=True)
 
         enas.run(on_epoch=report)
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+            enas.save(Path(args.save) / f"seed{seed}.pt")
         search_seconds = time.perf_counter() - start
         derived = enas.derived
         scores = [estimator.evaluate(a).objective for a in probe]

@@ -96,3 +96,15 @@ def test_uniform_shared_sampling_still_trains_the_controller(images: str) -> Non
         assert any(not torch.equal(a, b) for a, b in zip(before, after))  # REINFORCE learned
     with pytest.raises(UserError, match="shared_sampling must be"):
         ENASConfig(shared_sampling="policy")
+
+
+def test_isomorphism_class_sampling_trains_nb201_on_distinct_cells(images: str) -> None:
+    enas = make(images, "nb201", epochs=1, shared_sampling="uniform-iso")
+    trained = []
+    train_epoch = enas.estimator.train_epoch
+    enas.estimator.train_epoch = lambda archs: trained.extend(archs) or train_epoch(archs)
+    enas.run()
+    assert len(trained) == enas.estimator.steps_per_epoch
+    assert len(enas.iso_sampler) == 6466  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="too many to sample by isomorphism class"):
+        make(images, "enas-micro", shared_sampling="uniform-iso")

@@ -19,6 +19,9 @@ ops that a barely trained supernet favours (see BENCHMARKS.md).
 controller's samples) keeps training the shared weights on uniformly sampled architectures
 after the warm-up too, while the controller learns from their rewards: the supernet then does
 not train the controller's favourites most, which would make them look better still.
+``"uniform-iso"`` draws them uniformly over isomorphism classes instead (small spaces only, such
+as NAS-Bench-201's; :mod:`archsearch.spaces.sampling`), so that the many encodings of the same
+small degenerate cell do not take most of the training.
 
 Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
 controller and the history, and ``save`` writes it atomically, so a killed search continues
@@ -39,10 +42,14 @@ import torch
 from archsearch.errors import UserError
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.spaces.base import Architecture
+from archsearch.spaces.sampling import IsomorphismClassSampler
 from archsearch.strategies.reinforce import Reinforce
 from archsearch.types import Result
 
 log = logging.getLogger(__name__)
+
+
+SHARED_SAMPLING = ("controller", "uniform", "uniform-iso")
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,12 @@ class ENASConfig:
     derive_samples: int = 32  # architectures sampled to derive the best
     derive_batches: int = 1  # validation minibatches each derived candidate is scored on
     warmup_epochs: int = 0  # epochs of uniform sampling, controller frozen (not in the paper)
-    shared_sampling: str = "controller"  # or "uniform": who picks the shared-weight archs
+    shared_sampling: str = "controller"  # who picks the shared-weight archs: SHARED_SAMPLING
 
     def __post_init__(self) -> None:
-        if self.shared_sampling not in ("controller", "uniform"):
-            raise UserError(f"shared_sampling must be 'controller' (ENAS) or 'uniform', not "
-                            f"{self.shared_sampling!r}")
+        if self.shared_sampling not in SHARED_SAMPLING:
+            raise UserError(f"shared_sampling must be one of {', '.join(SHARED_SAMPLING)} "
+                            f"(ENAS: controller), not {self.shared_sampling!r}")
 
 
 # ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
@@ -86,6 +93,8 @@ class ENAS:
                  config: ENASConfig) -> None:
         self.estimator, self.controller, self.config = estimator, controller, config
         self.space = controller.space
+        self.iso_sampler = (IsomorphismClassSampler(self.space)
+                            if config.shared_sampling == "uniform-iso" else None)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
 
@@ -94,9 +103,13 @@ class ENAS:
         warmup = self.epoch < self.config.warmup_epochs
         # 1. shared weights, one sampled architecture per minibatch
         n = self.estimator.steps_per_epoch
-        uniform = warmup or self.config.shared_sampling == "uniform"
-        archs = ([self.space.sample(self.controller.rng) for _ in range(n)] if uniform
-                 else self.controller.sample_architectures(n))
+        rng = self.controller.rng
+        if self.iso_sampler is not None:
+            archs = [self.iso_sampler.sample(rng) for _ in range(n)]
+        elif warmup or self.config.shared_sampling == "uniform":
+            archs = [self.space.sample(rng) for _ in range(n)]
+        else:
+            archs = self.controller.sample_architectures(n)
         stats = self.estimator.train_epoch(archs)
         # 2. controller, rewarded by validation accuracy
         rewards: list[float] = []
