@@ -12,7 +12,7 @@ Kendall tau between those scores and the ground truth.
         [--json out.json] [--save DIR]
 
 The best measured here (BENCHMARKS.md): --epochs 50 --warmup 10 --batch-size 16 --lr 0.025
---val-batch-size 64 --reward neg_loss --derive-batches 6 --shared-sampling uniform
+--val-batch-size 64 --reward neg_loss --derive-batches 6 --shared-sampling uniform-iso
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ class IsomorphismClassSampler:
         if space.size() > limit:
             raise UserError(
                 f"space {space.name!r} has {space.size():,} architectures, too many to sample "
-                f"by isomorphism class (at most {limit:,}); use uniform sampling instead"
+                f"by isomorphism class (at most {limit:,}); sample uniformly over its encodings "
+                "instead (ENAS: shared_sampling=uniform)"
             )
         classes: dict[str, list[Architecture]] = {}
         ranges = [range(d.n_options) for d in space.decisions()]
