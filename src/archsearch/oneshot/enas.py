@@ -111,7 +111,7 @@ class ENAS:
         else:
             archs = self.controller.sample_architectures(n)
         stats = self.estimator.train_epoch(archs)
-        # 2. controller, rewarded by validation accuracy
+        # 2. controller, rewarded on validation minibatches (accuracy or minus the loss)
         rewards: list[float] = []
         for _ in range(0 if warmup else self.config.controller_steps):
             # one Adam step's worth: the policy does not change within it, so ask for all of
