@@ -176,7 +176,7 @@ class MicroCellModule(nn.Module):
             return relus[i]
 
         for b, node in enumerate(nodes):
-            total = 0
+            outputs = []
             for slot in range(2):
                 src, op = node[2 * slot], node[2 * slot + 1]
                 stride = 2 if self.reduction and src < 2 else 1
@@ -185,8 +185,8 @@ class MicroCellModule(nn.Module):
                                                  activated(src) if wants_relu else None)
                 if self.training and drop_prob > 0 and not (op == "identity" and stride == 1):
                     y = drop_path(y, drop_prob)
-                total = total + y
-            states.append(total)
+                outputs.append(y)
+            states.append(outputs[0] + outputs[1])  # (B, C, H', W'), one add
         loose = loose_ends(nodes)
         return self.combine([activated(i) for i in loose], loose)  # (B, C, H', W')
 
