@@ -18,7 +18,6 @@ The best measured here (BENCHMARKS.md): --epochs 50 --warmup 10 --batch-size 16 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.estimators.tabular import TabularEstimator
 from archsearch.oneshot.enas import ENAS, SHARED_SAMPLING, ENASConfig, enas_controller
 from archsearch.spaces.nb201 import NB201Space
 
@@ -57,8 +57,7 @@ def main() -> None:
     p.add_argument("--save", help="folder for each seed's final ENAS checkpoint (seed<N>.pt)")
     args = p.parse_args()
     data = Path(args.data)
-    truth = {r["arch_str"]: float(r["cifar10_test_acc_200ep"])
-             for r in csv.DictReader(open(data / "nb201_cifar10.csv"))}
+    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
     space = NB201Space()
     rng = np.random.default_rng(12345)
     probe = [space.sample(rng) for _ in range(100)]

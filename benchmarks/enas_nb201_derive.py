@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.estimators.tabular import TabularEstimator
 from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
 from archsearch.spaces.nb201 import NB201Space
 
@@ -41,8 +41,7 @@ def main() -> None:
     p.add_argument("--data", default=str(DATA))
     args = p.parse_args()
     data = Path(args.data)
-    truth = {r["arch_str"]: float(r["cifar10_test_acc_200ep"])
-             for r in csv.DictReader(open(data / "nb201_cifar10.csv"))}
+    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
     space = NB201Space()
     rows = []
     for seed in args.seeds:

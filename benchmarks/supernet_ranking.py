@@ -10,7 +10,6 @@ each score ranks first (random search over those 100 cells with the supernet as 
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from scipy.stats import kendalltau
 from torch.nn import functional as F
 
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.estimators.tabular import TabularEstimator
 from archsearch.spaces.nb201 import NB201Space
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -34,8 +34,7 @@ def main() -> None:
     p.add_argument("--at", type=int, nargs="+", default=[10, 20, 40])
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args()
-    truth = {r["arch_str"]: float(r["cifar10_test_acc_200ep"])
-             for r in csv.DictReader(open(DATA / "nb201_cifar10.csv"))}
+    truth = TabularEstimator(DATA / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
     space = NB201Space()
     rng = np.random.default_rng(12345)
     probe = [space.sample(rng) for _ in range(100)]
