@@ -60,8 +60,9 @@ class SharedWeightsEstimator(Estimator):
         self.model = build_seeded(lambda: space.supernet(  # type: ignore[attr-defined]
             num_classes=self.data.num_classes, in_channels=self.data.shape[0], **(supernet or {}),
         ), seed).to(self.device, memory_format=torch.channels_last)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum,
-                                         nesterov=True, weight_decay=weight_decay)
+        self.optimizer = torch.optim.SGD(  # foreach: one call per step, not one per tensor
+            self.model.parameters(), lr=lr, momentum=momentum, nesterov=True,
+            weight_decay=weight_decay, foreach=True)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.batch_size, self.lr, self.lr_min = batch_size, lr, lr_min
         self.grad_clip, self.cutout, self.amp = grad_clip, cutout, amp

@@ -7,20 +7,25 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def pointwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution at stride 1 without bias: ``weight`` (C_out, C_in, 1, 1).
+def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
+              offset: int = 0) -> torch.Tensor:
+    """A 1x1 convolution without bias or padding of ``x[:, :, offset:, offset:]``: ``weight``
+    (C_out, C_in, 1, 1).
 
     On the CPU a channels_last input is already a (B, H, W, C_in) matrix in memory, so the
-    convolution is one matmul over the channel axis, which is 1.5-3x faster forward and backward
-    than oneDNN's 1x1 convolution at the 16-64 channels of searched cells (about 2% of the ENAS
-    micro training step; BENCHMARKS.md); the output is channels_last too. Anywhere else:
-    ``F.conv2d``. Same values either way.
+    convolution is one matmul over the channel axis (of every ``stride``-th row and column, a
+    strided view), which is 1.5-3x faster forward and backward than oneDNN's 1x1 convolution at
+    the 16-64 channels of searched cells, and more at stride 2, where oneDNN is slowest
+    (BENCHMARKS.md); the output is channels_last too. Anywhere else: ``F.conv2d``. Same values
+    either way.
     """
     if x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous(
             memory_format=torch.channels_last):
         rows = x.permute(0, 2, 3, 1)  # (B, H, W, C_in), a view
-        return F.linear(rows, weight.flatten(1)).permute(0, 3, 1, 2)  # (B, C_out, H, W)
-    return F.conv2d(x, weight)
+        if stride > 1 or offset > 0:
+            rows = rows[:, offset::stride, offset::stride]  # (B, H', W', C_in), a view
+        return F.linear(rows, weight.flatten(1)).permute(0, 3, 1, 2)  # (B, C_out, H', W')
+    return F.conv2d(x[:, :, offset:, offset:], weight, stride=stride)
 
 
 class Conv1x1(nn.Conv2d):
@@ -114,9 +119,14 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats)
 
     def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
-        x = activated if activated is not None else self.relu(x)
-        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))  # offset grid, same size
-        return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+        x = activated if activated is not None else self.relu(x)  # (B, C_in, H, W)
+        if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:  # the offset grid is x[1::2, 1::2]
+            a = pointwise(x, self.conv_a.weight, 2)  # (B, C_out/2, H/2, W/2)
+            b = pointwise(x, self.conv_b.weight, 2, offset=1)
+        else:  # odd sizes: the offset grid's last row and column are padding
+            shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+            a, b = self.conv_a(x), self.conv_b(shifted)
+        return self.bn(torch.cat([a, b], dim=1))
 
 
 class ResNetBasicBlock(nn.Module):
@@ -130,7 +140,7 @@ class ResNetBasicBlock(nn.Module):
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, **bn)
         if stride == 2:
             self.shortcut: nn.Module = nn.Sequential(
-                nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False)
+                nn.AvgPool2d(2, 2), Conv1x1(c_in, c_out)
             )
         elif c_in != c_out:
             self.shortcut = ReLUConvBN(c_in, c_out, 1, **bn)
