@@ -51,6 +51,8 @@ def main() -> None:
                    help="validation minibatches each derive candidate is scored on (ENAS: 1)")
     p.add_argument("--shared-sampling", default="controller", choices=SHARED_SAMPLING,
                    help="who picks the shared-weight archs after warm-up (ENAS: controller)")
+    p.add_argument("--derive-window", type=int, default=0,
+                   help="ENASConfig.derive_window: one pool scored over the last N epochs")
     p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
@@ -74,7 +76,7 @@ def main() -> None:
         enas = ENAS(estimator, controller, ENASConfig(
             epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup,
             derive_samples=args.derive_samples, derive_batches=args.derive_batches,
-            shared_sampling=args.shared_sampling))
+            shared_sampling=args.shared_sampling, derive_window=args.derive_window))
         def report(record: dict, seed: int = seed) -> None:  # as each epoch ends
             print(f"  seed {seed} epoch {record['epoch']}: shared acc {record['shared_acc']:.3f} "
                   f"reward {record['reward'] or float('nan'):.3f} entropy {record['entropy']:.2f} "

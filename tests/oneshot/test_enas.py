@@ -47,13 +47,16 @@ def test_tiny_enas_completes(images: str, space_name: str) -> None:
     assert enas.space.parse(history[-1]["derived"]) == enas.derived
 
 
-def test_checkpoint_and_resume_continue_identically(images: str, tmp_path: Path) -> None:
-    whole = make(images)
+@pytest.mark.parametrize("loop", [{}, {"derive_window": 3}])
+def test_checkpoint_and_resume_continue_identically(images: str, tmp_path: Path,
+                                                    loop: dict) -> None:
+    whole = make(images, epochs=4, **loop)
     whole.run()
-    first = make(images)
+    first = make(images, epochs=4, **loop)
     first.run_epoch()
+    first.run_epoch()  # inside the window, when there is one
     first.save(tmp_path / "enas.pt")
-    resumed = make(images)
+    resumed = make(images, epochs=4, **loop)
     resumed.load(tmp_path / "enas.pt")
     resumed.run(checkpoint=tmp_path / "enas.pt")
     def untimed(history):
@@ -64,6 +67,30 @@ def test_checkpoint_and_resume_continue_identically(images: str, tmp_path: Path)
                     whole.estimator.model.state_dict().values()):
         assert torch.equal(a, b)
     assert not (tmp_path / "enas.pt.tmp").exists()
+
+
+def test_derive_window_keeps_one_pool_and_picks_the_best_mean_score(images: str,
+                                                                     monkeypatch) -> None:
+    enas = make(images, epochs=4, derive_window=2)
+    enas.run_epoch()
+    enas.run_epoch()
+    assert enas.pool == []  # before the window: the paper's derive
+    seen: list[list[float]] = []
+    score_many = enas.estimator.score_many
+    def recorded(archs, batches=1):
+        seen.append(score_many(archs, batches))
+        return seen[-1]
+
+    monkeypatch.setattr(enas.estimator, "score_many", recorded)
+    enas.run_epoch()
+    pool = list(enas.pool)
+    assert len(pool) == 4
+    enas.run_epoch()
+    assert enas.pool == pool  # the same candidates, scored again with the new weights
+    means = [(a + b) / 2 for a, b in zip(*seen)]
+    best = max(range(4), key=lambda i: means[i])
+    assert enas.history[-1]["derived"] == pool[best]
+    assert enas.history[-1]["derived_score"] == pytest.approx(means[best])
 
 
 def test_neg_loss_reward_is_minus_the_validation_cross_entropy(images: str) -> None:
