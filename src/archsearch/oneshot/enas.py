@@ -28,7 +28,9 @@ draws one pool of ``derive_samples`` policy samples at the start of the last M e
 every member at each of those epochs; the derived architecture is the member with the best mean
 score. The supernet's scores of a cell swing from one epoch's weights to the next (on NB201 the
 last-epoch pick ranged over 88.8-93.6 within ten epochs), and a mean over M snapshots of the
-weights is steadier than any one of them.
+weights is steadier than any one of them. Measured there (BENCHMARKS.md): steadier picks and a
+better six-seed mean, but the pool is only as good as the policy when it is drawn, and on three
+of the six seeds the plain derive did better.
 
 Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
 controller and the history, and ``save`` writes it atomically, so a killed search continues
