@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.ops import Conv1x1, FactorizedReduce
 
 
@@ -31,17 +32,17 @@ class SepConvOp(nn.Module):
     def __init__(self, c: int, kernel: int, bn: dict[str, Any]) -> None:
         super().__init__()
         self.pad = (kernel - 1) // 2
-        self.dw1 = nn.Conv2d(c, c, kernel, padding=self.pad, groups=c, bias=False)
+        self.dw1 = DepthwiseConv2d(c, kernel, padding=self.pad)
         self.pw1 = Conv1x1(c, c)
         self.bn1 = nn.BatchNorm2d(c, **bn)
-        self.dw2 = nn.Conv2d(c, c, kernel, padding=self.pad, groups=c, bias=False)
+        self.dw2 = DepthwiseConv2d(c, kernel, padding=self.pad)
         self.pw2 = Conv1x1(c, c)
         self.bn2 = nn.BatchNorm2d(c, **bn)
 
     def forward(self, x: torch.Tensor, stride: int = 1,
                 activated: torch.Tensor | None = None) -> torch.Tensor:
         a = activated if activated is not None else F.relu(x)
-        x = F.conv2d(a, self.dw1.weight, None, stride, self.pad, 1, self.dw1.groups)
+        x = self.dw1(a, stride)
         x = F.relu(self.bn1(self.pw1(x)), inplace=True)  # BN's backward does not need its output
         return self.bn2(self.pw2(self.dw2(x)))
 

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archsearch.nn.depthwise import DepthwiseConv2d
+
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
               offset: int = 0) -> torch.Tensor:
@@ -66,11 +68,11 @@ class SepConv(nn.Sequential):
         bn = dict(affine=affine, track_running_stats=track_running_stats)
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_in, kernel, stride, pad, groups=c_in, bias=False),
+            DepthwiseConv2d(c_in, kernel, stride, pad),
             Conv1x1(c_in, c_in),
             nn.BatchNorm2d(c_in, **bn),
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_in, kernel, 1, pad, groups=c_in, bias=False),
+            DepthwiseConv2d(c_in, kernel, 1, pad),
             Conv1x1(c_in, c_out),
             nn.BatchNorm2d(c_out, **bn),
         )

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.errors import ArchitectureError
+from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, ReLUConvBN
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -75,7 +76,7 @@ class SepConvBN(nn.Module):
 
     def __init__(self, c: int, kernel: int, bn: dict[str, Any]) -> None:
         super().__init__()
-        self.dw = nn.Conv2d(c, c, kernel, padding=kernel // 2, groups=c, bias=False)
+        self.dw = DepthwiseConv2d(c, kernel, padding=kernel // 2)
         self.pw = Conv1x1(c, c)
         self.bn = nn.BatchNorm2d(c, **bn)
 
