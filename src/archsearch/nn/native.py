@@ -36,26 +36,45 @@ DW5_WGRAD = r"""
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
-/* xp: padded input (N, Hp, Wp, C); g: output gradient (N, OH, OW, C); out: (C, 25).
-   Output pixel (oh, ow) reads xp[oh*s + i*d][ow*s + j*d] for filter tap (i, j).
+/* x: input (N, H, W, C); g: output gradient (N, OH, OW, C); out: (C, 25). Output pixel
+   (oh, ow) reads x[oh*s - p + i*d][ow*s - p + j*d] (zero outside) for filter tap (i, j).
    C must be a multiple of 16. */
-void dw5_wgrad(const float *restrict xp, const float *restrict g, float *restrict out,
-               long n_img, long hp, long wp, long c, long oh_n, long ow_n, long s, long d) {
+void dw5_wgrad(const float *restrict x, const float *restrict g, float *restrict out,
+               long n_img, long h, long w, long c, long oh_n, long ow_n, long s, long p,
+               long d) {
     for (long c0 = 0; c0 < c; c0 += 16) {
         v16 acc[25];
         for (int t = 0; t < 25; t++) acc[t] = (v16){0};
         for (long n = 0; n < n_img; n++) {
             for (long oh = 0; oh < oh_n; oh++) {
+                const long ih0 = oh * s - p;
+                const int rows_inside = ih0 >= 0 && ih0 + 4 * d < h;
                 const float *grow = g + (n * oh_n + oh) * ow_n * c + c0;
-                const float *xrow = xp + (n * hp + oh * s) * wp * c + c0;
                 for (long ow = 0; ow < ow_n; ow++) {
-                    v16 gv = *(const v16u *)(grow + ow * c);
-                    const float *base = xrow + ow * s * c;
+                    const long iw0 = ow * s - p;
+                    const v16 gv = *(const v16u *)(grow + ow * c);
+                    if (rows_inside && iw0 >= 0 && iw0 + 4 * d < w) {  /* no tap outside */
+                        const float *base = x + ((n * h + ih0) * w + iw0) * c + c0;
 #pragma GCC unroll 5
-                    for (int i = 0; i < 5; i++) {
+                        for (int i = 0; i < 5; i++) {
+#pragma GCC unroll 5
+                            for (int j = 0; j < 5; j++) {
+                                acc[i * 5 + j] +=
+                                    gv * *(const v16u *)(base + (i * d * w + j * d) * c);
+                            }
+                        }
+                        continue;
+                    }
+#pragma GCC unroll 5
+                    for (int i = 0; i < 5; i++) {  /* a border pixel: skip the padding */
+                        const long ih = ih0 + i * d;
+                        if (ih < 0 || ih >= h) continue;
 #pragma GCC unroll 5
                         for (int j = 0; j < 5; j++) {
-                            acc[i * 5 + j] += gv * *(const v16u *)(base + (i * d * wp + j * d) * c);
+                            const long iw = iw0 + j * d;
+                            if (iw < 0 || iw >= w) continue;
+                            acc[i * 5 + j] +=
+                                gv * *(const v16u *)(x + ((n * h + ih) * w + iw) * c + c0);
                         }
                     }
                 }
