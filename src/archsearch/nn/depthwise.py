@@ -5,6 +5,8 @@ groups=C)``. The forward pass and the input gradient are PyTorch's (oneDNN). On 
 float32 channels_last input and a 5x5 filter over a multiple of 16 channels, the weight
 gradient comes from ``native.DW5_WGRAD`` instead of oneDNN's general grouped kernel, which
 it uses for any depthwise filter wider than 3 (~10x slower than its 3x3 depthwise kernel).
+Alone the native gradient is 7-9x faster than oneDNN's at 16-64 channels (one thread); in the
+ENAS micro training step it saves ~5% (BENCHMARKS.md, speed against NNI).
 Anything else, or no C compiler, goes to ``F.conv2d``. Same values up to float rounding; a
 backward pass that builds a graph (double backward) uses PyTorch's differentiable path.
 """
@@ -83,7 +85,7 @@ def weight_grad(x: torch.Tensor, grad_out: torch.Tensor, stride: int, padding: i
                 dilation: int) -> torch.Tensor:
     """The 5x5 depthwise filter's gradient (C, 1, 5, 5) from the native kernel, on the
     calling thread (splitting the batch over a thread pool beside PyTorch's own threads made
-    the training step slower: 0.84 ms per call in place against 0.55 ms)."""
+    the ENAS training step slower, not faster)."""
     b, c, h, w = x.shape
     xc = x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C): a view if channels_last
     g = grad_out.permute(0, 2, 3, 1).contiguous()  # (B, OH, OW, C)
