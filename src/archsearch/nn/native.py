@@ -128,6 +128,7 @@ def load(name: str) -> ctypes.CDLL | None:
                 subprocess.run([compiler, *FLAGS, str(src), "-o", str(built)], check=True,
                                capture_output=True, text=True, timeout=120)
                 os.replace(built, target)  # atomic: a racing process sees all or nothing
+            log.info("built the native kernel %s into %s", name, target)
         return ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as err:
         detail = getattr(err, "stderr", "") or err
