@@ -31,11 +31,11 @@ class SepConvOp(nn.Module):
 
     def __init__(self, c: int, kernel: int, bn: dict[str, Any]) -> None:
         super().__init__()
-        self.pad = (kernel - 1) // 2
-        self.dw1 = DepthwiseConv2d(c, kernel, padding=self.pad)
+        pad = (kernel - 1) // 2
+        self.dw1 = DepthwiseConv2d(c, kernel, padding=pad)
         self.pw1 = Conv1x1(c, c)
         self.bn1 = nn.BatchNorm2d(c, **bn)
-        self.dw2 = DepthwiseConv2d(c, kernel, padding=self.pad)
+        self.dw2 = DepthwiseConv2d(c, kernel, padding=pad)
         self.pw2 = Conv1x1(c, c)
         self.bn2 = nn.BatchNorm2d(c, **bn)
 
