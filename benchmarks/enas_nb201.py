@@ -9,7 +9,7 @@ Kendall tau between those scores and the ground truth.
     python benchmarks/enas_nb201.py --seeds 0 1 2 --epochs 30 [--warmup 10] [--batch-size 64]
         [--reward accuracy|neg_loss] [--derive-batches 1]
         [--shared-sampling controller|uniform|uniform-iso]
-        [--json out.json] [--save DIR]
+        [--prior synflow [--prior-samples 1000]] [--json out.json] [--save DIR]
 
 The best measured here (BENCHMARKS.md): --epochs 50 --warmup 10 --batch-size 16 --lr 0.025
 --val-batch-size 64 --reward neg_loss --derive-batches 6 --shared-sampling uniform-iso
@@ -27,6 +27,7 @@ from scipy.stats import kendalltau
 
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.tabular import TabularEstimator
+from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
 from archsearch.oneshot.enas import ENAS, SHARED_SAMPLING, ENASConfig, enas_controller
 from archsearch.spaces.nb201 import NB201Space
 
@@ -54,6 +55,8 @@ def main() -> None:
     p.add_argument("--derive-window", type=int, default=0,
                    help="ENASConfig.derive_window: one pool scored over the last N epochs")
     p.add_argument("--val-batch-size", type=int, help="reward minibatch (default: --batch-size)")
+    p.add_argument("--prior", help="a zero-cost proxy that warms the controller up (not ENAS)")
+    p.add_argument("--prior-samples", type=int, default=1000)
     p.add_argument("--data", default=str(DATA))
     p.add_argument("--json")
     p.add_argument("--save", help="folder for each seed's final ENAS checkpoint (seed<N>.pt)")
@@ -76,7 +79,9 @@ def main() -> None:
         enas = ENAS(estimator, controller, ENASConfig(
             epochs=args.epochs, controller_steps=args.controller_steps, warmup_epochs=args.warmup,
             derive_samples=args.derive_samples, derive_batches=args.derive_batches,
-            shared_sampling=args.shared_sampling, derive_window=args.derive_window))
+            shared_sampling=args.shared_sampling, derive_window=args.derive_window,
+            prior_samples=args.prior_samples), prior=args.prior and ZeroCostEstimator(
+                space, proxy=args.prior, data=str(data / "cifar10_sample.npz"), seed=seed))
         def report(record: dict, seed: int = seed) -> None:  # as each epoch ends
             print(f"  seed {seed} epoch {record['epoch']}: shared acc {record['shared_acc']:.3f} "
                   f"reward {record['reward'] or float('nan'):.3f} entropy {record['entropy']:.2f} "

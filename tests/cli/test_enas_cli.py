@@ -63,3 +63,19 @@ def test_train_accepts_architecture_json(tmp_path: Path, capsys) -> None:
     assert "final protocol (retrained from scratch" in capsys.readouterr().out
     assert main(["train", "{\"space\": \"nb201\", \"arch\": \"|bad|\"}"]) == 2
     assert "NB201 string" in capsys.readouterr().err
+
+
+def test_a_zero_cost_prior_warms_the_controller_up(images: str, tmp_path: Path,
+                                                   capsys) -> None:
+    nb201 = ["--space", "nb201", "--data", images, *TINY, "--epochs", "1",
+             "--baseline-random", "0", "--final-epochs", "0.2",
+             "--strategy-opt", "prior_samples=4"]
+    run = tmp_path / "run"
+    assert main(["search", "--run", str(run), *nb201, "--strategy-opt", "prior=params"]) == 0
+    record = torch.load(run / "enas.pt", weights_only=True)["history"][0]
+    assert record["prior_seconds"] > 0 and 0 <= record["prior_last"] <= 1
+    capsys.readouterr()
+    assert main(["search", "--run", str(tmp_path / "bad"), *nb201,
+                 "--strategy-opt", "prior=synflw"]) == 2
+    err = capsys.readouterr().err
+    assert "synflw" in err and "synflow" in err and "Traceback" not in err

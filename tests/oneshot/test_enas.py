@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from archsearch.errors import UserError
+from archsearch.estimators.base import Estimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
 from archsearch.registry import SPACES
+from archsearch.types import Result
 
 
 @pytest.fixture
@@ -137,3 +139,46 @@ def test_isomorphism_class_sampling_trains_nb201_on_distinct_cells(images: str) 
     assert trained == drawn and len(trained) == enas.estimator.steps_per_epoch
     with pytest.raises(UserError, match="too many to sample by isomorphism class"):
         make(images, "enas-micro", shared_sampling="uniform-iso")
+
+
+class ConvCount(Estimator):
+    """A stand-in prior: how many of an NB201 cell's edges carry a 3x3 convolution."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, arch, budget=None) -> Result:
+        self.calls += 1
+        return Result(float(arch.ops.count("nor_conv_3x3")))
+
+
+def test_prior_warm_up_moves_the_policy_to_the_priors_favourites(images: str,
+                                                                 tmp_path: Path) -> None:
+    def mean_convs(enas: ENAS) -> float:
+        return float(np.mean([a.ops.count("nor_conv_3x3")
+                              for a in enas.controller.sample_architectures(400)]))
+
+    def warmed(epochs: int) -> ENAS:
+        space = SPACES.create("nb201")
+        estimator = SharedWeightsEstimator(space, data=images, supernet={
+            "channels": 4, "cells_per_stage": 1}, batch_size=16, epochs=epochs, device="cpu",
+            test_fraction=0.0)
+        controller = enas_controller(space, seed=1, aggregate=10, hidden=16, lr=0.05)
+        config = ENASConfig(epochs=epochs, controller_steps=0, aggregate=10, derive_samples=4,
+                            prior_samples=300)
+        return ENAS(estimator, controller, config, ConvCount())
+
+    enas = warmed(epochs=2)
+    before = mean_convs(enas)  # 6 edges x 1/5: ~1.2
+    enas.run_epoch()
+    assert enas.prior.calls == 300 + 64  # the warm-up samples and the reference
+    assert mean_convs(enas) > before + 1.0
+    assert enas.history[0]["prior_last"] > enas.history[0]["prior_first"]
+    assert enas.controller.baseline is None  # the supernet's first reward starts a new one
+    enas.save(tmp_path / "enas.pt")
+    resumed = warmed(epochs=2)
+    resumed.load(tmp_path / "enas.pt")
+    resumed.run()  # the warm-up happens once, before the first epoch, not again on resume
+    assert resumed.prior.calls == 0 and len(resumed.history) == 2
+    with pytest.raises(UserError, match="prior_samples must be"):
+        ENASConfig(prior_samples=-1)

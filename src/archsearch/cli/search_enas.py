@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from archsearch.cli.common import fmt
-from archsearch.registry import ESTIMATORS
 from archsearch.experiment.storage import SQLiteStorage
 from archsearch.experiment.trial import build_space
 from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
-from archsearch.registry import Spec
+from archsearch.registry import ESTIMATORS, Spec
 from archsearch.types import Result
 
 CHECKPOINT = "enas.pt"
@@ -26,8 +25,12 @@ def make_enas(config: dict[str, Any]) -> ENAS:
     enas_config = ENASConfig(**loop)
     estimator = ESTIMATORS.create(config["estimator"]["name"], space=space,
                                   **config["estimator"]["config"])
+    prior = options.pop("prior", None)  # a zero-cost proxy's name: the controller's warm-up
+    if prior is not None:
+        prior = ESTIMATORS.create("zero-cost", space=space, proxy=prior, seed=seed,
+                                  data=config["estimator"]["config"].get("data", "digits"))
     controller = enas_controller(space, seed, enas_config.aggregate, **options)
-    return ENAS(estimator, controller, enas_config)
+    return ENAS(estimator, controller, enas_config, prior)
 
 
 def record_epochs(storage: SQLiteStorage, history: list[dict[str, Any]]) -> None:

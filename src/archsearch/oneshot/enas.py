@@ -32,6 +32,13 @@ weights is steadier than any one of them. Measured there (BENCHMARKS.md): steadi
 better six-seed mean, but the pool is only as good as the policy when it is drawn, and on three
 of the six seeds the plain derive did better.
 
+A ``prior`` (any estimator, typically a training-free ``zero-cost`` one such as synflow; not
+in ENAS) warms the controller up before the first epoch, Abdelfattah et al.'s (ICLR 2021)
+"zero-cost warm-up" for an RL controller: ``prior_samples`` policy samples are rewarded with
+their prior score's percentile among ``PRIOR_REFERENCE`` uniformly random architectures (a
+reward in [0, 1], as an accuracy), so that the search starts from the architectures the prior
+favours; from then on the supernet's rewards alone train it.
+
 Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
 controller and the history, and ``save`` writes it atomically, so a killed search continues
 from its last finished epoch exactly as it would have run.
@@ -39,6 +46,7 @@ from its last finished epoch exactly as it would have run.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
@@ -49,6 +57,7 @@ from typing import Any, Callable
 import torch
 
 from archsearch.errors import UserError
+from archsearch.estimators.base import Estimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.spaces.base import Architecture
 from archsearch.spaces.sampling import IsomorphismClassSampler
@@ -59,6 +68,7 @@ log = logging.getLogger(__name__)
 
 
 SHARED_SAMPLING = ("controller", "uniform", "uniform-iso")
+PRIOR_REFERENCE = 64  # random architectures a prior's scores are ranked against
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class ENASConfig:
     warmup_epochs: int = 0  # epochs of uniform sampling, controller frozen (not in the paper)
     shared_sampling: str = "controller"  # who picks the shared-weight archs: SHARED_SAMPLING
     derive_window: int = 0  # last epochs whose scores of one candidate pool are averaged
+    prior_samples: int = 1000  # controller warm-up samples rewarded by a prior, if given
 
     def __post_init__(self) -> None:
         if self.derive_window < 0:
@@ -79,6 +90,8 @@ class ENASConfig:
         if self.shared_sampling not in SHARED_SAMPLING:
             raise UserError(f"shared_sampling must be one of {', '.join(SHARED_SAMPLING)} "
                             f"(ENAS: controller), not {self.shared_sampling!r}")
+        if self.prior_samples < 0:
+            raise UserError(f"prior_samples must be >= 0, not {self.prior_samples}")
 
 
 # ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
@@ -103,8 +116,9 @@ def enas_controller(space: Any, seed: int, aggregate: int, **overrides: Any) -> 
 
 class ENAS:
     def __init__(self, estimator: SharedWeightsEstimator, controller: Reinforce,
-                 config: ENASConfig) -> None:
+                 config: ENASConfig, prior: Estimator | None = None) -> None:
         self.estimator, self.controller, self.config = estimator, controller, config
+        self.prior = prior
         self.space = controller.space
         self.iso_sampler = (IsomorphismClassSampler(self.space)
                             if config.shared_sampling == "uniform-iso" else None)
@@ -113,8 +127,38 @@ class ENAS:
         self.pool: list[str] = []  # derive_window's candidates and their summed scores
         self.pool_scores: list[float] = []
 
+    def warm_up_on_prior(self) -> dict[str, float]:
+        """Teach the controller the prior's preferences (before the first epoch)."""
+        assert self.prior is not None
+        start, rng = time.perf_counter(), self.controller.rng
+        reference = sorted(self.prior.evaluate(self.space.sample(rng)).objective
+                           for _ in range(PRIOR_REFERENCE))
+        rewards: list[float] = []
+        steps = -(-self.config.prior_samples // self.config.aggregate)
+        for _ in range(steps):
+            for arch in [self.controller.ask() for _ in range(self.config.aggregate)]:
+                score = self.prior.evaluate(arch).objective  # type: ignore[arg-type]
+                below = bisect.bisect_left(reference, score)
+                ties = bisect.bisect_right(reference, score) - below
+                rewards.append((below + ties / 2) / len(reference))  # percentile in [0, 1]
+                self.controller.tell(arch, Result(rewards[-1]))  # type: ignore[arg-type]
+        # the supernet's rewards are on another scale (minus a loss, say): its first one
+        # starts a fresh baseline, instead of a long run of negative advantages that would
+        # push the policy away from everything it samples, the prior's favourites first
+        self.controller.baseline = None
+        tenth = max(1, len(rewards) // 10)
+        stats = {"prior_first": sum(rewards[:tenth]) / tenth,
+                 "prior_last": sum(rewards[-tenth:]) / tenth,
+                 "prior_seconds": time.perf_counter() - start}
+        log.info("prior warm-up: %d samples, mean percentile %.2f in the first tenth, %.2f in "
+                 "the last (%.0f s)", len(rewards), stats["prior_first"], stats["prior_last"],
+                 stats["prior_seconds"])
+        return stats
+
     def run_epoch(self) -> dict[str, Any]:
         start = time.perf_counter()
+        prior = (self.warm_up_on_prior() if self.epoch == 0 and self.prior is not None
+                 and self.config.prior_samples > 0 else {})
         warmup = self.epoch < self.config.warmup_epochs
         # 1. shared weights, one sampled architecture per minibatch
         n = self.estimator.steps_per_epoch
@@ -140,7 +184,7 @@ class ENAS:
         best, score, entropy = self.derive()
         self.epoch += 1
         record = {
-            "epoch": self.epoch, **stats,
+            "epoch": self.epoch, **stats, **prior,
             "reward": sum(rewards) / len(rewards) if rewards else None,
             "baseline": self.controller.baseline,
             "entropy": entropy, "derived": best.to_str(), "derived_score": score,
