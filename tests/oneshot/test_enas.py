@@ -142,13 +142,16 @@ def test_isomorphism_class_sampling_trains_nb201_on_distinct_cells(images: str) 
 
 
 class ConvCount(Estimator):
-    """A stand-in prior: how many of an NB201 cell's edges carry a 3x3 convolution."""
+    """A stand-in prior: how many of an NB201 cell's edges carry a 3x3 convolution (failing
+    on cells whose first edge is a 1x1 convolution, as a proxy may fail)."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def evaluate(self, arch, budget=None) -> Result:
         self.calls += 1
+        if arch.ops[0] == "nor_conv_1x1":
+            return Result.failed("non-finite score")
         return Result(float(arch.ops.count("nor_conv_3x3")))
 
 
@@ -182,3 +185,7 @@ def test_prior_warm_up_moves_the_policy_to_the_priors_favourites(images: str,
     assert resumed.prior.calls == 0 and len(resumed.history) == 2
     with pytest.raises(UserError, match="prior_samples must be"):
         ENASConfig(prior_samples=-1)
+    broken = warmed(epochs=1)
+    broken.prior.evaluate = lambda arch, budget=None: Result.failed("nan")
+    with pytest.raises(UserError, match="failed on every reference"):
+        broken.run_epoch()

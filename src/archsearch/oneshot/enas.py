@@ -131,15 +131,21 @@ class ENAS:
         """Teach the controller the prior's preferences (before the first epoch)."""
         assert self.prior is not None
         start, rng = time.perf_counter(), self.controller.rng
-        reference = sorted(self.prior.evaluate(self.space.sample(rng)).objective
-                           for _ in range(PRIOR_REFERENCE))
+        scored = [self.prior.evaluate(self.space.sample(rng)) for _ in range(PRIOR_REFERENCE)]
+        reference = sorted(r.objective for r in scored if r.ok)
+        if not reference:
+            raise UserError("the prior failed on every reference architecture: check its "
+                            "options (the log says why each failed)")
         rewards: list[float] = []
         steps = -(-self.config.prior_samples // self.config.aggregate)
         for _ in range(steps):
             for arch in [self.controller.ask() for _ in range(self.config.aggregate)]:
-                score = self.prior.evaluate(arch).objective  # type: ignore[arg-type]
-                below = bisect.bisect_left(reference, score)
-                ties = bisect.bisect_right(reference, score) - below
+                result = self.prior.evaluate(arch)  # type: ignore[arg-type]
+                if not result.ok:  # the controller skips failed results
+                    self.controller.tell(arch, result)  # type: ignore[arg-type]
+                    continue
+                below = bisect.bisect_left(reference, result.objective)
+                ties = bisect.bisect_right(reference, result.objective) - below
                 rewards.append((below + ties / 2) / len(reference))  # percentile in [0, 1]
                 self.controller.tell(arch, Result(rewards[-1]))  # type: ignore[arg-type]
         # the supernet's rewards are on another scale (minus a loss, say): its first one
