@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from scipy.stats import kendalltau
 
 from archsearch.data import load_image_data
-from archsearch.estimators.full_training import build_seeded
+from archsearch.estimators.full_training import arch_seed, build_seeded
 from archsearch.estimators.tabular import TabularEstimator
 from archsearch.spaces.nb201 import NB201Space
 from archsearch.train.loop import TrainConfig, evaluate, fit
@@ -60,7 +59,7 @@ def main() -> None:
     rows = []
     for cell in cells:
         start = time.perf_counter()
-        seed = (args.seed * 1_000_003 + zlib.crc32(cell.to_str().encode())) % 2**31
+        seed = arch_seed(args.seed, cell)
         model = build_seeded(lambda cell=cell: space.build(
             cell, channels=args.channels, cells_per_stage=args.cells,
             num_classes=data.num_classes), seed)

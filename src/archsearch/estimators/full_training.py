@@ -31,6 +31,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def arch_seed(seed: int, arch: Architecture) -> int:
+    """A per-architecture seed: the same architecture under the same seed gets the same one."""
+    return (seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
+
+
 def build_seeded(make: Callable[[], torch.nn.Module], seed: int) -> torch.nn.Module:
     """``make()`` with weights initialised from ``seed``, leaving the global RNG as it was."""
     with torch.random.fork_rng(devices=[]):
@@ -73,7 +78,7 @@ class FullTrainingEstimator(Estimator):
         config = self.config
         if budget is not None and budget.epochs is not None:
             config = TrainConfig(**{**config.__dict__, "epochs": budget.epochs})
-        seed = (self.seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
+        seed = arch_seed(self.seed, arch)
         model = build_seeded(lambda: self.space.build(
             arch, num_classes=self.data.num_classes, in_channels=self.data.shape[0], **self.build,
         ), seed).to(self.device)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from typing import Any, Sequence
 
 import torch
 
 from archsearch.data.text import Corpus, batchify, load_corpus
 from archsearch.estimators.base import Estimator
-from archsearch.estimators.full_training import build_seeded, resolve_device
+from archsearch.estimators.full_training import arch_seed, build_seeded, resolve_device
 from archsearch.nn.language_model import LSTMLanguageModel, lstm_matching
 from archsearch.nn.ops import count_params_m
 from archsearch.registry import ESTIMATORS
@@ -82,7 +81,7 @@ class LMTrainingEstimator(Estimator):
         return metrics
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
-        seed = (self.seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
+        seed = arch_seed(self.seed, arch)
         model = build_seeded(lambda: self.space.build(
             arch, vocab_size=self.text.vocab_size, hidden=self.hidden, **self.dropout), seed)
         metrics = self._fit(model, seed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import time
-import zlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from archsearch.data import load_image_data
 from archsearch.errors import UnknownNameError, UserError
 from archsearch.estimators.base import Estimator
-from archsearch.estimators.full_training import build_seeded
+from archsearch.estimators.full_training import arch_seed, build_seeded
 from archsearch.estimators.zero_cost import PROXIES, score_network
 from archsearch.registry import ESTIMATORS
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -57,7 +56,7 @@ class ZeroCostEstimator(Estimator):
             self.reference = {n: sorted(s[n] for s in scores) for n in names}
 
     def network(self, arch: Architecture) -> torch.nn.Module:
-        seed = (self.seed * 1_000_003 + zlib.crc32(arch.to_str().encode())) % 2**31
+        seed = arch_seed(self.seed, arch)
         return build_seeded(lambda: self.space.build(
             arch, num_classes=self.num_classes, in_channels=self.x.shape[1], **self.build,
         ), seed).to(self.device)
