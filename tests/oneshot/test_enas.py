@@ -27,12 +27,13 @@ def images(tmp_path: Path) -> str:
     return str(path)
 
 
-def make(data: str, space_name: str = "enas-micro", epochs: int = 3, **loop) -> ENAS:
+def make(data: str, space_name: str = "enas-micro", epochs: int = 3, device: str = "cpu",
+         **loop) -> ENAS:
     options = {"enas-micro": {"n_nodes": 3}, "enas-macro": {"n_layers": 4}}.get(space_name, {})
     space = SPACES.create(space_name, **options)
     supernet = {"channels": 4} | ({"cells_per_stage": 1} if space_name != "enas-macro" else {})
     estimator = SharedWeightsEstimator(space, data=data, supernet=supernet, batch_size=16,
-                                       epochs=epochs, device="cpu", test_fraction=0.0)
+                                       epochs=epochs, device=device, test_fraction=0.0)
     controller = enas_controller(space, seed=1, aggregate=2, hidden=16)
     return ENAS(estimator, controller, ENASConfig(epochs=epochs, controller_steps=2,
                                                   aggregate=2, derive_samples=4, **loop))

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
-from archsearch.nn.ops import Conv1x1, FactorizedReduce
+from archsearch.nn.ops import Conv1x1, FactorizedReduce, avg_pool
 
 
 class SepConvOp(nn.Module):
@@ -57,7 +57,7 @@ class PoolOp(nn.Module):
     def forward(self, x: torch.Tensor, stride: int = 1,
                 activated: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "avg":
-            return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
+            return avg_pool(x, 3, stride, 1)
         return F.max_pool2d(x, 3, stride, 1)
 
 

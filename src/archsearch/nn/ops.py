@@ -91,21 +91,43 @@ class Zero(nn.Module):
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
+def avg_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """Average pooling whose windows count only real pixels (``count_include_pad=False``).
+
+    On CUDA, for a channels_last input with padding, PyTorch's backward kernel returns wrong
+    input gradients in some releases (pytorch/pytorch#188344; in 2.11 the error is as large as
+    the gradient itself, measured in tests/test_cuda.py), silently corrupting the training of
+    every cell with a pooling op. There the zeros of the padding are added explicitly, the
+    padding-free kernel (which is right) takes the window means, and each is rescaled by the
+    share of the window that is real pixels. Same values everywhere; elsewhere plain
+    ``F.avg_pool2d``.
+    """
+    if padding == 0 or x.device.type != "cuda" or not x.is_contiguous(
+            memory_format=torch.channels_last):
+        return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
+    pad = (padding,) * 4
+    padded = F.pad(x, pad).contiguous(memory_format=torch.channels_last)  # (B, C, H+2p, W+2p)
+    means = F.avg_pool2d(padded, kernel, stride)  # window sums / kernel^2: (B, C, H', W')
+    ones = torch.ones(1, 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+    real = F.avg_pool2d(F.pad(ones, pad), kernel, stride)  # real pixels / kernel^2: (1, 1, H', W')
+    return means / real
+
+
 class Pool(nn.Module):
-    """3x3 average or max pooling, stride 1 or 2, padding 1 (average excludes the padding)."""
+    """kxk average or max pooling (k = 3 by default), stride 1 or 2, padding (k-1)/2; the
+    average excludes the padding."""
 
     def __init__(self, kind: str, stride: int = 1, kernel: int = 3) -> None:
         super().__init__()
-        pad = (kernel - 1) // 2
-        if kind == "avg":
-            self.pool: nn.Module = nn.AvgPool2d(kernel, stride, pad, count_include_pad=False)
-        elif kind == "max":
-            self.pool = nn.MaxPool2d(kernel, stride, pad)
-        else:
+        if kind not in ("avg", "max"):
             raise ValueError(f"pool kind must be 'avg' or 'max', not {kind!r}")
+        self.kind, self.stride, self.kernel = kind, stride, kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x)
+        pad = (self.kernel - 1) // 2
+        if self.kind == "avg":
+            return avg_pool(x, self.kernel, self.stride, pad)
+        return F.max_pool2d(x, self.kernel, self.stride, pad)
 
 
 class FactorizedReduce(nn.Module):

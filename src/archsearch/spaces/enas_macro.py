@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.depthwise import DepthwiseConv2d
-from archsearch.nn.ops import Conv1x1, FactorizedReduce, ReLUConvBN
+from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.types import Decision
@@ -89,10 +89,8 @@ def make_macro_op(op: str, c: int, bn: dict[str, Any]) -> nn.Module:
         return ReLUConvBN(c, c, int(op[-1]), **bn)
     if op.startswith("sep_conv_"):
         return SepConvBN(c, int(op[-1]), bn)
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
-    if op == "max_pool_3x3":
-        return nn.MaxPool2d(3, 1, 1)
+    if op in ("avg_pool_3x3", "max_pool_3x3"):
+        return Pool(op[:3])
     raise ValueError(op)
 
 

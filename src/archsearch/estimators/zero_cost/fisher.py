@@ -9,7 +9,7 @@ from archsearch.estimators.zero_cost.base import ProxyContext, proxy
 
 @proxy("fisher")
 def fisher(ctx: ProxyContext) -> float:
-    total = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64, device=ctx.x.device)
     for act in ctx.loss_pass()["activations"]:
         if act.grad is None:
             continue
