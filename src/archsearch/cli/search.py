@@ -300,7 +300,7 @@ def run_final(config: dict[str, Any], best: str, k: int, final_spec: Spec, progr
 
 def print_final(rows: dict[str, Any], final_spec: Spec, k: int) -> None:
     if final_spec.name in ("full-training", "lm-training"):
-        protocol = f"retrained from scratch for {fmt(final_spec.config['epochs'], 0)} epochs"
+        protocol = f"retrained from scratch for {final_spec.config['epochs']:g} epochs"
     else:
         protocol = "the same lookup"
     metric_keys = [m for m in ("val_acc", "test_acc", "valid_ppl", "test_ppl", "params_m")
