@@ -1,0 +1,111 @@
+"""ENAS regression pin: short seeded searches on every ENAS space give the recorded results.
+
+``enas_regression.json`` was written by the ENAS loop of the first wave (commit b3d263d, before
+the one-shot base of the issue "One contract for every method"); a refactor of the loop, the
+supernets or the controllers must reproduce it: the same derived architecture after every
+epoch and the same per-epoch numbers (losses, rewards, baseline, entropy, scores) within
+float tolerance. Regenerate only for a deliberate change of results, saying why in the commit:
+
+    ARCHSEARCH_REGEN_PINS=1 python -m pytest tests/oneshot/test_enas_regression.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from archsearch.estimators.language_model import SharedRNNEstimator
+from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
+from archsearch.registry import SPACES
+
+PINS = Path(__file__).with_name("enas_regression.json")
+REGEN = os.environ.get("ARCHSEARCH_REGEN_PINS") == "1"
+
+# name -> (space, space options, supernet options, estimator options, loop options)
+CASES: dict[str, dict[str, Any]] = {
+    "enas-micro": {"space": {"n_nodes": 3}, "supernet": {"channels": 4, "cells_per_stage": 1},
+                   "estimator": {}, "loop": {"warmup_epochs": 1}},
+    "enas-macro": {"space": {"n_layers": 4}, "supernet": {"channels": 4}, "estimator": {},
+                   "loop": {}},
+    "nb201": {"space": {}, "supernet": {"channels": 4, "cells_per_stage": 1},
+              "estimator": {"reward": "neg_loss", "val_batch_size": 24},
+              "loop": {"shared_sampling": "uniform-iso", "derive_window": 2,
+                       "derive_batches": 2}},
+    "enas-rnn": {"space": {"n_nodes": 4}, "estimator": {}, "loop": {}},
+}
+
+
+def images(folder: Path) -> str:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 96)
+    x = rng.integers(0, 60, (96, 8, 8, 3)).astype(np.uint8)
+    x[np.arange(96), :, :, y] += 150  # the label is the brightest channel: learnable
+    path = folder / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return str(path)
+
+
+def corpus(folder: Path) -> str:
+    rng = random.Random(0)
+    for split, n in (("train", 200), ("valid", 40), ("test", 40)):
+        lines = [" ".join(["the", rng.choice(["cat", "dog"]), rng.choice(["sat", "ran"]),
+                           "on", "a", rng.choice(["mat", "rug"])]) for _ in range(n)]
+        (folder / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def make(name: str, folder: Path) -> ENAS:
+    case = CASES[name]
+    space = SPACES.create(name, **case["space"])
+    if name == "enas-rnn":
+        estimator: Any = SharedRNNEstimator(space, corpus(folder), hidden=16, batch_size=4,
+                                            bptt=8, device="cpu", max_steps=6, epochs=3)
+    else:
+        estimator = SharedWeightsEstimator(space, data=images(folder), supernet=case["supernet"],
+                                           batch_size=16, epochs=3, device="cpu",
+                                           test_fraction=0.0, seed=5, **case["estimator"])
+    controller = enas_controller(space, seed=7, aggregate=2, hidden=16)
+    return ENAS(estimator, controller, ENASConfig(epochs=3, controller_steps=2, aggregate=2,
+                                                  derive_samples=4, **case["loop"]))
+
+
+def pinned(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-epoch record without timings (and NaNs as None, for JSON)."""
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return [{k: clean(v) for k, v in r.items() if not k.endswith("seconds")} for r in history]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_enas_reproduces_the_pinned_search(name: str, tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one reduction order, whatever the machine's core count
+    try:
+        history = pinned(make(name, tmp_path).run())
+    finally:
+        torch.set_num_threads(threads)
+    pins = json.loads(PINS.read_text()) if PINS.exists() else {}
+    if REGEN:
+        pins[name] = history
+        PINS.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    expected = pins[name]
+    assert [r["derived"] for r in history] == [r["derived"] for r in expected]
+    assert len(history) == len(expected)
+    for got, want in zip(history, expected):
+        assert set(got) == set(want), f"epoch {want['epoch']}: other record keys"
+        for key, value in want.items():
+            if isinstance(value, float):
+                assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (
+                    f"epoch {want['epoch']}, {key}")
+            else:
+                assert got[key] == value, f"epoch {want['epoch']}, {key}"
