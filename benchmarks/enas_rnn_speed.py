@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from archsearch.estimators.language_model import SharedRNNEstimator
 from archsearch.registry import SPACES

@@ -7,6 +7,16 @@ from archsearch.types import Budget, Decision, Result, TrialRecord, TrialState
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArchitectureError", "Budget", "Decision", "ESTIMATORS", "Result", "SPACES", "STRATEGIES",
-    "Spec", "TrialRecord", "TrialState", "UserError", "__version__",
+    "ESTIMATORS",
+    "SPACES",
+    "STRATEGIES",
+    "ArchitectureError",
+    "Budget",
+    "Decision",
+    "Result",
+    "Spec",
+    "TrialRecord",
+    "TrialState",
+    "UserError",
+    "__version__",
 ]

@@ -13,8 +13,9 @@ and is created by name with plain keyword arguments, which is what crosses to ot
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 from archsearch.errors import UnknownNameError, UserError
 

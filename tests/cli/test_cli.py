@@ -139,6 +139,7 @@ def test_bench_prints_table_and_writes_json_and_plot(table: Path, tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_bench_on_the_real_nb201_table(tmp_path: Path, capsys) -> None:
     csv = shared_file("nb201_cifar10.csv")
     assert main(["bench", "--benchmark", str(csv), "--metric", "cifar10_test_acc_200ep",

@@ -63,6 +63,7 @@ def test_npz_images(tmp_path: Path) -> None:
         load_image_data(str(tmp_path / "bad.npz"))
 
 
+@pytest.mark.data
 def test_shared_cifar10_sample_loads() -> None:
     data = load_image_data(str(shared_file("cifar10_sample.npz")), val_fraction=0.2,
                            test_fraction=0.0)

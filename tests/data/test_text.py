@@ -38,6 +38,7 @@ def test_batchify_makes_parallel_streams() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_penn_treebank_counts() -> None:
     corpus = load_corpus(shared_file("ptb"))
     assert corpus.vocab_size == 10000

@@ -102,12 +102,13 @@ def test_proxies_work_on_the_enas_networks(space_name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_data_free_scores_agree_with_naslibs_published_ones() -> None:
     path = shared_file("nb201_zc_cifar10_subset.csv")
     with open(path) as f:
         rows = list(csv.DictReader(f))[:30]
     x, y = batch(n=8)  # synflow and params ignore the data
-    ours = [scores(net(r["arch_str"], **{"channels": 16, "cells_per_stage": 5}), x, y, 10,
+    ours = [scores(net(r["arch_str"], channels=16, cells_per_stage=5), x, y, 10,
                    ["synflow", "params"]) for r in rows]
     for name in ("synflow", "params"):
         rho = spearmanr([o[name] for o in ours], [float(r[name]) for r in rows]).statistic

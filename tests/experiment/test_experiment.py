@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 
 from archsearch.experiment import (
-    Experiment, MemoryStorage, ProcessPoolTrialExecutor, SQLiteStorage, best_trial,
+    Experiment,
+    MemoryStorage,
+    ProcessPoolTrialExecutor,
+    SQLiteStorage,
+    best_trial,
 )
 from archsearch.experiment.trial import build_space
 from archsearch.registry import STRATEGIES, Spec

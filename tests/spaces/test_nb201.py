@@ -78,6 +78,7 @@ def test_iso_key_merges_an_obvious_isomorphism() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.data
 def test_parameter_counts_equal_the_published_ones() -> None:
     path = shared_file("nb201_zc_cifar10_subset.csv")
     with open(path) as f:

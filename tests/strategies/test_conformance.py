@@ -39,7 +39,7 @@ def test_no_repeats_and_none_when_exhausted(name: str) -> None:
     space = ToySpace(2, 3)  # 9 architectures
     strategy = STRATEGIES.create(name, space=space, seed=0)
     proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 20)
-    assert sorted(proposals) == sorted({p for p in proposals}) and len(proposals) == 9
+    assert sorted(proposals) == sorted(set(proposals)) and len(proposals) == 9
     assert strategy.ask() is None
 
 

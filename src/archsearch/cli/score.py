@@ -15,7 +15,10 @@ from archsearch.cli.common import table
 from archsearch.errors import UnknownNameError, UserError
 from archsearch.estimators.zero_cost import BASELINES, PROXIES
 from archsearch.estimators.zero_cost.scoring import (
-    ScoreJob, rank_correlations, score_architectures, stratified_sample,
+    ScoreJob,
+    rank_correlations,
+    score_architectures,
+    stratified_sample,
 )
 from archsearch.registry import SPACES
 
@@ -112,7 +115,7 @@ def pick_archs(space, how: str, truth: dict[str, float] | None, seed: int) -> li
     except ValueError:
         raise UserError(f"--archs takes a number or 'all', not {how!r}") from None
     if truth is not None:
-        known = {a: v for a, v in truth.items()}
+        known = dict(truth.items())
         return stratified_sample(known, min(n, len(known)), seed)
     rng = np.random.default_rng(seed)
     out: dict[str, None] = {}

@@ -119,7 +119,7 @@ def resolve_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> d
         return stored
     strategy = given.get("strategy", DEFAULTS["strategy"])
     kind = ONESHOT_DEFAULTS if strategy in ONESHOT else BLACKBOX_DEFAULTS
-    flags = {k: None for k in CONFIG_FLAGS}
+    flags = dict.fromkeys(CONFIG_FLAGS)
     flags.update({**DEFAULTS, **{k: v for k, v in kind.items() if k != "trials"}, **given})
     return make_config(flags, *opts.values())
 

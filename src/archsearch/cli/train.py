@@ -130,6 +130,6 @@ def export(args: argparse.Namespace) -> int:
     try:  # the successor format, where the network exports cleanly
         torch.export.save(torch.export.export(model, (example,)), str(out / "model.pt2"))
         print(f"wrote {out / 'model.pt2'} (torch.export program)")
-    except Exception as exc:  # noqa: BLE001 (an optional second format)
+    except Exception as exc:
         print(f"(no torch.export program: {type(exc).__name__}: {str(exc)[:120]})")
     return 0

@@ -21,8 +21,8 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import Callable
 
 import torch
 
@@ -160,7 +160,7 @@ def outcome(future: Future[Result]) -> Result:
     """The future's Result; a worker that died (or any executor error) is a failed Result."""
     try:
         return future.result()
-    except Exception as exc:  # noqa: BLE001 (a lost worker fails its trial, not the run)
+    except Exception as exc:
         return Result.failed(f"worker lost: {type(exc).__name__}: {exc}".strip())
 
 

@@ -4,8 +4,9 @@ put K random architectures of the same space through exactly the same protocol b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

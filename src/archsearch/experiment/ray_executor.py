@@ -102,7 +102,7 @@ class RayExecutor:
             self._refs.discard(ref)
             try:
                 value = raw.result()
-            except Exception as exc:  # noqa: BLE001 (a lost worker, node or cancelled task)
+            except Exception as exc:
                 future.set_exception(exc)
                 return
             future.set_result(Result.from_json(value))
@@ -115,7 +115,7 @@ class RayExecutor:
             for ref in list(self._refs):
                 try:
                     self.ray.cancel(ref, force=True)
-                except Exception as exc:  # noqa: BLE001 (already finished or gone)
+                except Exception as exc:
                     log.debug("cancel %s: %s", ref, exc)
         self._refs = set()
         if self.started_ray:

@@ -76,7 +76,7 @@ def run_trial(task: TrialTask) -> Result:
         space = build_space(task.space)
         estimator = build_estimator(task.space, task.estimator)
         return estimator.evaluate(space.parse(task.arch), task.budget)
-    except Exception as exc:  # noqa: BLE001 (any error in a trial fails that trial only)
+    except Exception as exc:
         log.warning("trial %d failed: %s", task.number, exc)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return Result.failed(detail, time.perf_counter() - started)

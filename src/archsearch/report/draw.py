@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from archsearch.spaces.base import Architecture  # noqa: E402
+from archsearch.spaces.base import Architecture
 
 COLORS = {"none": "#bbbbbb", "skip_connect": "#4c72b0", "identity": "#4c72b0"}
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import abc
 import json
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn

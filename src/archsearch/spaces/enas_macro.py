@@ -18,8 +18,9 @@ Encoding: per layer, the op then one 0/1 choice per earlier layer (ENAS's arc or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn

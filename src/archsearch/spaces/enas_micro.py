@@ -23,8 +23,9 @@ pooling and a linear classifier; an auxiliary head after the second reduction is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn

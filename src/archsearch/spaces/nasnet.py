@@ -20,8 +20,9 @@ the training loop); an auxiliary head at two thirds of the depth is optional.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn

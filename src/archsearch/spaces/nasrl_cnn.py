@@ -21,8 +21,9 @@ width, filters, (stride), then the skip bits, in the controller's order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

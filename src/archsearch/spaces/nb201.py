@@ -12,8 +12,9 @@ published one for every cell (checked in the tests against NASLib's table).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn

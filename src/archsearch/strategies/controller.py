@@ -16,7 +16,8 @@ nodes, chosen by :func:`make_controller`.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn

@@ -29,7 +29,8 @@ The choice vectors they read and write are the spaces' own encodings (see the sp
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

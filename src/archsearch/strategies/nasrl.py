@@ -25,7 +25,8 @@ hundreds of trials a CPU affords, the default lr is 0.01 with normalised advanta
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

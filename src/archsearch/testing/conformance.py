@@ -8,7 +8,7 @@ usable as-is by anyone who adds a strategy::
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn

@@ -4,8 +4,9 @@ with the hidden state carried across segments, SGD with gradient clipping, perpl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

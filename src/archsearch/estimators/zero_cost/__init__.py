@@ -13,7 +13,16 @@ import torch
 from torch import nn
 
 from archsearch.estimators.zero_cost import (  # noqa: F401  (registration)
-    epe_nas, fisher, flops, grad_norm, grasp, jacob_cov, naswot, params, snip, synflow,
+    epe_nas,
+    fisher,
+    flops,
+    grad_norm,
+    grasp,
+    jacob_cov,
+    naswot,
+    params,
+    snip,
+    synflow,
 )
 from archsearch.estimators.zero_cost.base import PROXIES, ProxyContext, proxy
 
@@ -31,7 +40,7 @@ def score_network(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classe
     return out
 
 
-def warm_start(estimator: "ZeroCostEstimator", pool: int, keep: int,  # noqa: F821
+def warm_start(estimator: ZeroCostEstimator, pool: int, keep: int,  # noqa: F821
                seed: int = 0) -> list[str]:
     """The ``keep`` best of ``pool`` random architectures by the estimator's proxy: a starting
     population for evolution (training-free, a few seconds per hundred cells)."""

@@ -17,8 +17,9 @@ calls count as well as ``nn.ReLU`` modules.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

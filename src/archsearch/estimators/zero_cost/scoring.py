@@ -4,8 +4,9 @@ optionally in worker processes (each loads the data once)."""
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
