@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from archsearch.cli.main import main
 from archsearch.spaces.nb201 import NB201Space
@@ -146,28 +147,56 @@ def test_bench_on_the_real_nb201_table(tmp_path: Path, capsys) -> None:
                  "--seeds", "4", "--queries", "150", "--workers", "1", "--no-progress",
                  "--json", str(tmp_path / "b.json")]) == 0
     report = json.loads((tmp_path / "b.json").read_text())
+    optimum = 94.37334  # the table's best (PROVENANCE.md)
     for res in report["results"].values():
-        assert 92.0 < res["mean"][149] <= 94.37334
+        assert res["mean"] == sorted(res["mean"]) and res["mean"][149] <= optimum
+    mean = {name: res["mean"] for name, res in report["results"].items()}
+    # measured, seeds 0..3: after 100 / 150 queries random search 93.68 / 93.73, evolution
+    # 94.37 / 94.37 (every seed at the optimum), reinforce 94.10 / 94.20; over 12 seeds random
+    # search's mean after 150 queries is 93.92 and its best seed 94.30
+    assert 92.0 < mean["random"][149] < 94.0
+    assert mean["evolution"][149] >= 94.3
+    assert mean["evolution"][99] >= mean["random"][99] + 0.4
+    assert mean["evolution"][149] >= mean["random"][149] + 0.4
+    assert mean["reinforce"][149] >= mean["random"][149] + 0.2
 
 
 def test_score_reports_correlations_as_json(tmp_path: Path, capsys) -> None:
+    """The benchmark's "accuracy" is an increasing function of the cell's parameter count
+    (params and FLOPs of an NB201 network are both affine in its numbers of 3x3 and 1x1
+    convolutions, 3x3 ones weighing ~8.7x and 9x; 10x here orders every cell alike), so the
+    params and flops baselines must rank the cells exactly as the benchmark does."""
     rng = np.random.default_rng(0)
+    space = NB201Space()
+    cells = list(dict.fromkeys(str(space.sample(rng)) for _ in range(50)))
+
+    def acc(cell: str) -> float:
+        ops = space.parse(cell).ops
+        return 70 + 2 * ops.count("nor_conv_3x3") + 0.2 * ops.count("nor_conv_1x1")
+
+    bench = tmp_path / "bench.csv"
+    bench.write_text("arch_str,acc\n" + "".join(f"{c},{acc(c):.2f}\n" for c in cells))
     images = tmp_path / "imgs.npz"
     np.savez(images, x=rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8),
              y=rng.integers(0, 4, 40))
-    space = NB201Space()
-    rows = ["arch_str,acc"] + [f"{space.sample(rng)},{rng.uniform(80, 94):.2f}" for _ in range(50)]
-    bench = tmp_path / "bench.csv"
-    bench.write_text("\n".join(rows) + "\n")
     out = tmp_path / "score.json"
     assert main(["score", "--space", "nb201", "--proxies", "naswot,synflow", "--data", str(images),
                  "--archs", "6", "--benchmark", str(bench), "--metric", "acc", "--workers", "1",
                  "--batch-size", "8", "--json", str(out), "--no-progress"]) == 0
     report = json.loads(out.read_text())
-    assert report["n_archs"] == 6
+    assert report["n_archs"] == 6 and len(report["scores"]) == 6
+    assert set(report["scores"]) <= set(cells)
     assert set(report["proxies"]) == {"naswot", "synflow", "params", "flops"}
-    for entry in report["proxies"].values():
-        assert -1 <= entry["spearman"] <= 1 and -1 <= entry["kendall"] <= 1
+    for name in ("params", "flops"):
+        assert report["proxies"][name]["spearman"] == pytest.approx(1.0)
+        assert report["proxies"][name]["kendall"] == pytest.approx(1.0)
+    # synflow grows with the parameterised ops too (strongly so on NB201)
+    assert report["proxies"]["synflow"]["spearman"] > 0.5
+    # the correlations are those of the scores written beside them
+    truth = [acc(c) for c in report["scores"]]
+    for name, entry in report["proxies"].items():
+        ours = spearmanr([s[name] for s in report["scores"].values()], truth).statistic
+        assert entry["spearman"] == pytest.approx(ours, abs=1e-9), name
         assert entry["seconds_per_arch"] >= 0
     assert "spearman" in capsys.readouterr().out
     assert main(["score", "--proxies", "nope"]) == 2

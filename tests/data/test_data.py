@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,43 @@ from archsearch.errors import UserError
 from tests.conftest import shared_file
 
 
+def digit_samples(split, lo: float, scale: float) -> Counter:
+    """A split as a multiset of (raw pixels 0..16, label), undoing the normalisation."""
+    pixels = np.rint((split.x.double().numpy() - lo) / scale).astype(np.int64)
+    return Counter((p.tobytes(), int(y)) for p, y in zip(pixels.reshape(len(pixels), -1),
+                                                          split.y.numpy()))
+
+
 def test_digits_split_is_fixed_and_disjoint() -> None:
+    from sklearn.datasets import load_digits
+
     a, b = load_image_data("digits"), load_image_data("digits")
     assert (len(a.train), len(a.val), len(a.test)) == (1079, 359, 359)
-    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.y, b.test.y)
+    for name in ("train", "val", "test"):
+        assert torch.equal(getattr(a, name).x, getattr(b, name).x)
+        assert torch.equal(getattr(a, name).y, getattr(b, name).y)
     assert a.shape == (1, 8, 8) and a.num_classes == 10 and not a.flip
     assert abs(float(a.train.x.mean())) < 1e-4
+    # disjoint on the images themselves: the three splits together hold each (image, label)
+    # of the dataset exactly as often as the dataset does (an image in two splits would be
+    # one too many there and leave another missing)
+    lo, hi = float(a.train.x.min()), float(a.train.x.max())  # raw pixels 0 and 16
+    scale = (hi - lo) / 16
+    parts = [digit_samples(getattr(a, n), lo, scale) for n in ("train", "val", "test")]
+    bunch = load_digits()
+    dataset = Counter((img.astype(np.int64).tobytes(), int(y))
+                      for img, y in zip(bunch.images.reshape(len(bunch.images), -1),
+                                        bunch.target))
+    assert parts[0] + parts[1] + parts[2] == dataset
+    unique = {k for k, n in dataset.items() if n == 1}
+    assert not (set(parts[0]) & set(parts[1]) & unique)
+    assert not (set(parts[0]) & set(parts[2]) & unique)
+    assert not (set(parts[1]) & set(parts[2]) & unique)
+    # another seed, another split
+    other = load_image_data("digits", seed=1)
+    assert digit_samples(other.val, float(other.train.x.min()),
+                         (float(other.train.x.max()) - float(other.train.x.min())) / 16) \
+        != parts[1]
 
 
 def write_batches(folder: Path, per_batch: int = 20) -> None:

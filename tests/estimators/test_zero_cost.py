@@ -1,4 +1,5 @@
-"""Training-free proxies: finite everywhere, invariant to what they should ignore, reproducible."""
+"""Training-free proxies: finite and within their defining bounds everywhere, invariant to
+what they should ignore, reproducible."""
 
 from __future__ import annotations
 
@@ -37,10 +38,31 @@ def scores(model, x, y, classes=4, proxies=None):
 @pytest.mark.parametrize("arch", [ALL_NONE, "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|"
                                   "none~1|avg_pool_3x3~2|"] + [
     NB201.sample(np.random.default_rng(i)).to_str() for i in range(4)])
-def test_every_proxy_is_finite(arch: str) -> None:
-    out = scores(net(arch), *batch())
+def test_every_proxy_is_finite_and_within_its_defining_bounds(arch: str) -> None:
+    model = net(arch)
+    x, y = batch()
+    out = scores(model, x, y)
     assert set(out) == set(PROXIES)
+    assert_within_bounds(out, model, x, y)
+
+
+def assert_within_bounds(out: dict[str, float], model: torch.nn.Module, x: torch.Tensor,
+                         y: torch.Tensor) -> None:
+    """What each proxy's definition guarantees, whatever the network (batch x, y)."""
+    n = len(x)
     assert all(math.isfinite(v) for v in out.values()), out
+    # sums of |w * g|, of gradient norms, of squares: never negative
+    for name in ("synflow", "snip", "grad_norm", "fisher", "epe_nas"):
+        assert out[name] >= 0, (name, out[name])
+    # -sum(log(l + k) + 1/(l + k)) over n eigenvalues, and log(t) + 1/t >= 1 for every t > 0
+    assert out["jacob_cov"] <= -n, out["jacob_cov"]
+    # log det of naswot's PSD kernel, whose diagonal is U (every ReLU unit agrees with
+    # itself): at most n log U (Hadamard's inequality), up to its 1e-9 ridge
+    units = sum(m[0].numel() for m in context(model, x, y).jacobian_pass()["relu_masks"]
+                if m.dim() >= 2)
+    assert out["naswot"] <= n * math.log(units) + 1e-6, (out["naswot"], units)
+    assert out["params"] == sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
+    assert out["flops"] > 0
 
 
 def test_a_network_that_ignores_its_input_scores_worst_on_input_proxies() -> None:
@@ -96,8 +118,9 @@ def test_proxies_work_on_the_enas_networks(space_name: str) -> None:
     space = SPACES.create(space_name)
     build = {"channels": 4, "cells_per_stage": 1} if space_name == "enas-micro" else {"channels": 4}
     model = net(space.sample(np.random.default_rng(0)).to_str(), space=space, **build)
-    out = scores(model, *batch())
-    assert all(math.isfinite(v) for v in out.values()), out
+    x, y = batch()
+    out = scores(model, x, y)
+    assert_within_bounds(out, model, x, y)
     assert out["naswot"] != 0.0  # functional ReLUs are recorded too
 
 

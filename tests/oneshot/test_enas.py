@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,10 @@ def test_tiny_enas_completes(images: str, space_name: str) -> None:
     assert [r["epoch"] for r in history] == [1, 2]
     for record in history:
         assert 0 <= record["shared_acc"] <= 1 and 0 <= record["derived_score"] <= 1
-        assert record["entropy"] > 0 and np.isfinite(record["shared_loss"])
+        assert record["entropy"] > 0
+        # a mean cross-entropy over the same logits as shared_acc: each misclassified sample
+        # puts at most 1/2 on its label, so costs at least log 2
+        assert record["shared_loss"] >= (1 - record["shared_acc"]) * math.log(2) > 0
     assert enas.space.parse(history[-1]["derived"]) == enas.derived
 
 

@@ -73,8 +73,38 @@ def test_every_sampled_architecture_builds_and_trains_a_step(name: str, build: d
         if aux is not None:
             loss = loss + torch.nn.functional.cross_entropy(aux, y)
         loss.backward()
-        assert all(p.grad is not None for p in net.parameters() if p.requires_grad
-                   and p.grad is not None) and any(p.grad is not None for p in net.parameters())
+        # a stand-alone network holds only what runs: every trainable parameter gets a
+        # gradient (NASNet aside: see the xfail below for its unread cell inputs)
+        idle = unread_preprocessing_params(net) if name == "nasnet" else set()
+        missing = [n for n, p in net.named_parameters()
+                   if p.requires_grad and p.grad is None and n not in idle]
+        assert not missing, (arch, missing)
+        assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def unread_preprocessing_params(net: torch.nn.Module) -> set[str]:
+    """Names of the parameters of NASNet cells' input preprocessing (``pre0``/``pre1``) for
+    cell inputs that none of the cell's blocks reads."""
+    names = set()
+    for k, cell in enumerate(net.cells):
+        read = {i for block in cell.blocks for i in (block.in1, block.in2)}
+        for i in (0, 1):
+            module = getattr(cell, f"pre{i}", None)
+            if i not in read and module is not None:
+                names |= {f"cells.{k}.pre{i}.{n}" for n, _ in module.named_parameters()}
+    return names
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "NASNet cells always build pre0/pre1 (a 1x1 ReLUConvBN or FactorizedReduce) even when no "
+    "block reads that input: the network holds and runs parameters that get no gradient and "
+    "count in params_m, against 'stand-alone networks hold only what runs' (enas-micro leaves "
+    "them out)"))
+def test_nasnet_cell_inputs_no_block_reads_hold_no_parameters() -> None:
+    space = SPACES.create("nasnet", blocks=1)
+    arch = space.parse("normal:add(conv_3x3~0,conv_1x1~0);reduce:add(conv_3x3~0,identity~0)")
+    net = space.build(arch, channels=4, cells_per_stage=1, in_channels=1)
+    assert unread_preprocessing_params(net) == set()
 
 
 def test_nasrl_layer_without_inputs_reads_the_image_and_unread_outputs_reach_the_classifier(

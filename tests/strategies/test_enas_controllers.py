@@ -19,10 +19,14 @@ def test_samples_are_valid_and_rescored_consistently(name: str) -> None:
     out = strategy.controller.log_prob(torch.tensor([space.encode(a) for a in archs]))
     assert torch.isfinite(out.log_prob).all() and (out.log_prob < 0).all()
     assert (out.entropy > 0).all()
-    # any architecture of the space (not only the controller's) has a finite log-probability
+    # any architecture of the space (not only the controller's) has a finite log-probability,
+    # below 0, and scoring it in a batch or alone gives the same value
     others = [space.sample(np.random.default_rng(i)) for i in range(10)]
-    assert torch.isfinite(strategy.controller.log_prob(
-        torch.tensor([space.encode(a) for a in others])).log_prob).all()
+    batch = strategy.controller.log_prob(torch.tensor([space.encode(a) for a in others])).log_prob
+    assert torch.isfinite(batch).all() and (batch < 0).all()
+    alone = torch.cat([strategy.controller.log_prob(torch.tensor([space.encode(a)])).log_prob
+                       for a in others[:3]])
+    assert torch.allclose(alone, batch[:3], atol=1e-5)
 
 
 def test_micro_controller_moves_probability_toward_a_rewarded_cell() -> None:
