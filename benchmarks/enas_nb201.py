@@ -62,7 +62,7 @@ def main() -> None:
     p.add_argument("--save", help="folder for each seed's final ENAS checkpoint (seed<N>.pt)")
     args = p.parse_args()
     data = Path(args.data)
-    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
+    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").values()
     space = NB201Space()
     rng = np.random.default_rng(12345)
     probe = [space.sample(rng) for _ in range(100)]

@@ -41,7 +41,7 @@ def main() -> None:
     p.add_argument("--data", default=str(DATA))
     args = p.parse_args()
     data = Path(args.data)
-    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
+    truth = TabularEstimator(data / "nb201_cifar10.csv", "cifar10_test_acc_200ep").values()
     space = NB201Space()
     rows = []
     for seed in args.seeds:

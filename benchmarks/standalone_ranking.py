@@ -46,7 +46,7 @@ def main() -> None:
     p.add_argument("--json")
     args = p.parse_args()
     data_dir = Path(args.data)
-    truth = TabularEstimator(data_dir / "nb201_cifar10.csv", "cifar10_test_acc_200ep").table
+    truth = TabularEstimator(data_dir / "nb201_cifar10.csv", "cifar10_test_acc_200ep").values()
     data = load_image_data(str(data_dir / "cifar10_sample.npz"), seed=0, val_fraction=0.2,
                            test_fraction=0.0)
     space, rng = NB201Space(), np.random.default_rng(args.seed)

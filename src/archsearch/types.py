@@ -37,16 +37,41 @@ class Decision:
 
 @dataclass(frozen=True)
 class Budget:
-    """How much an estimator may spend on one architecture (``None``: its own default)."""
+    """How much an estimator may spend on one architecture: a fidelity.
+
+    ``epochs`` of training (fractional epochs train that fraction of the steps), ``steps``
+    (optimizer steps) or ``fraction`` (of the training data, in (0, 1]); a field left ``None``
+    is the estimator's own default. A multi-fidelity strategy (Hyperband) proposes the same
+    architecture at growing budgets; ``key`` tells such proposals apart.
+    """
 
     epochs: float | None = None
+    steps: int | None = None
+    fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"a budget's epochs must be a positive number, not {self.epochs}")
+        if self.steps is not None and (isinstance(self.steps, bool) or int(self.steps) != self.steps
+                                       or self.steps < 1):
+            raise ValueError(f"a budget's steps must be a positive integer, not {self.steps}")
+        if self.fraction is not None and not 0 < self.fraction <= 1:
+            raise ValueError(f"a budget's fraction must be in (0, 1], not {self.fraction}")
+
+    def key(self) -> str:
+        """A canonical text, e.g. ``epochs=27`` (empty for the estimator's default budget)."""
+        return ",".join(f"{k}={v:g}" for k, v in self.to_json().items() if v is not None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"epochs": self.epochs}
+        return {"epochs": self.epochs, "steps": self.steps, "fraction": self.fraction}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Budget | None:
-        return None if data is None else cls(epochs=data.get("epochs"))
+        if data is None:
+            return None
+        budget = cls(epochs=data.get("epochs"), steps=data.get("steps"),
+                     fraction=data.get("fraction"))
+        return None if not budget.key() else budget
 
 
 class TrialState(str, enum.Enum):
@@ -108,6 +133,8 @@ class TrialRecord:
     started_at: float | None = None
     finished_at: float | None = None
     attempts: int = 1
+    budget: Budget | None = None  # the fidelity it was evaluated at (None: the default)
+    cost_seconds: float | None = None  # what the estimator says it spent (simulated or real)
 
     @property
     def seconds(self) -> float | None:

@@ -37,7 +37,7 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("argv, message", [
     (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
-    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, nas-rl, random, reinforce"),
+    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, hyperband, nas-rl, random, reinforce"),
     (["search", "--strategy", "random", "--estimator", "nope"],
      "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, tabular, "
      "toy, zero-cost"),

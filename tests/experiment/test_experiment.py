@@ -13,6 +13,7 @@ from archsearch.experiment import (
 )
 from archsearch.experiment.trial import build_space
 from archsearch.registry import STRATEGIES, Spec
+from archsearch.strategies.base import as_proposal
 from archsearch.types import TrialState
 
 SPACE = Spec("toy", {"n_decisions": 4, "n_options": 4})
@@ -80,8 +81,8 @@ def test_retries_are_bounded_and_the_strategy_hears_only_the_final_outcome() -> 
     strategy = STRATEGIES.create("random", space=space, seed=0)
     told: list[tuple[str, bool]] = []
     tell = strategy.tell
-    strategy.tell = lambda arch, result: (told.append((arch.to_str(), result.ok)),  # type: ignore
-                                          tell(arch, result))
+    strategy.tell = lambda item, result: (  # type: ignore[method-assign]
+        told.append((as_proposal(item).arch.to_str(), result.ok)), tell(item, result))
     exp = Experiment(SPACE, Spec("toy", {"fail_on": [bad]}), strategy, max_retries=3)
     records = exp.run(n_trials=256)
     assert [r.attempts for r in records if r.arch == bad] == [4]

@@ -83,12 +83,15 @@ def test_derive_window_keeps_one_pool_and_picks_the_best_mean_score(images: str,
     enas.run_epoch()
     assert enas.pool == []  # before the window: the paper's derive
     seen: list[list[float]] = []
-    score_many = enas.estimator.score_many
-    def recorded(archs, batches=1):
-        seen.append(score_many(archs, batches))
-        return seen[-1]
+    score = enas.estimator.score
 
-    monkeypatch.setattr(enas.estimator, "score_many", recorded)
+    def recorded(archs, batches=1, shared=True):
+        out = score(archs, batches, shared)
+        if shared:  # the derive step's scores (the controller's rewards are per arch)
+            seen.append(out.tolist())
+        return out
+
+    monkeypatch.setattr(enas.estimator, "score", recorded)
     enas.run_epoch()
     pool = list(enas.pool)
     assert len(pool) == 4
@@ -112,7 +115,7 @@ def test_neg_loss_reward_is_minus_the_validation_cross_entropy(images: str) -> N
     with torch.no_grad():
         expected = -torch.nn.functional.cross_entropy(estimator.model(x, arch), y)
     assert torch.allclose(estimator.reward_on(arch, x, y), expected)
-    assert estimator.evaluate(arch).metrics.keys() == {"val_neg_loss"}
+    assert estimator.evaluate(arch).metrics.keys() == {"val_neg_loss", "bn_affine", "bn_track"}
     with pytest.raises(UserError, match="valid reward names: accuracy, neg_loss"):
         SharedWeightsEstimator(space, data=images, reward="loss", device="cpu")
 
@@ -137,9 +140,9 @@ def test_isomorphism_class_sampling_trains_nb201_on_distinct_cells(images: str) 
     sampler = enas.iso_sampler
     assert sampler is not None and len(sampler) == 6466
     drawn, trained = [], []
-    sample, train_epoch = sampler.sample, enas.estimator.train_epoch
+    sample, train_step = sampler.sample, enas.estimator.train_step
     sampler.sample = lambda rng: drawn.append(sample(rng)) or drawn[-1]  # type: ignore
-    enas.estimator.train_epoch = lambda archs: trained.extend(archs) or train_epoch(archs)
+    enas.estimator.train_step = lambda arch: trained.append(arch) or train_step(arch)
     enas.run()
     assert trained == drawn and len(trained) == enas.estimator.steps_per_epoch
     with pytest.raises(UserError, match="too many to sample by isomorphism class"):

@@ -102,7 +102,8 @@ def test_enas_reproduces_the_pinned_search(name: str, tmp_path: Path) -> None:
     assert [r["derived"] for r in history] == [r["derived"] for r in expected]
     assert len(history) == len(expected)
     for got, want in zip(history, expected):
-        assert set(got) == set(want), f"epoch {want['epoch']}: other record keys"
+        # records may gain fields (the BN setup since the one-shot base); none may go
+        assert set(want) <= set(got), f"epoch {want['epoch']}: record fields lost"
         for key, value in want.items():
             if isinstance(value, float):
                 assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), (

@@ -10,7 +10,9 @@ from archsearch.testing import ToySpace, conformance
 SPACE = ToySpace(5, 4)  # 1,024 architectures
 # random search is exhaustive without repeats: it must find the optimum within the space's size;
 # the learning strategies must do it in a fifth of that.
-BUDGETS = {"random": SPACE.size()}
+# Hyperband samples at random too, and spends most proposals on promotions (2,000 proposals
+# sample every architecture over several iterations).
+BUDGETS = {"random": SPACE.size(), "hyperband": 2000}
 
 
 def factory(name: str) -> conformance.Factory:
@@ -35,11 +37,20 @@ def test_state_dict_round_trip_continues_identically(name: str) -> None:
     conformance.check_resumes(factory(name), SPACE)
 
 
+def test_pending_lists_the_proposals_not_yet_told(name: str) -> None:
+    conformance.check_pending(factory(name), SPACE)
+
+
+def test_budgets_round_trip_and_waiting_is_not_finishing(name: str) -> None:
+    conformance.check_budgets_and_waiting(factory(name))
+
+
 def test_no_repeats_and_none_when_exhausted(name: str) -> None:
     space = ToySpace(2, 3)  # 9 architectures
     strategy = STRATEGIES.create(name, space=space, seed=0)
-    proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 20)
-    assert sorted(proposals) == sorted(set(proposals)) and len(proposals) == 9
+    proposals = conformance.drive(strategy, conformance.ToyEstimator(space), 100)
+    assert sorted(proposals) == sorted(set(proposals))  # no (architecture, budget) twice
+    assert len({p.split("@")[0] for p in proposals}) == 9  # every architecture, then None
     assert strategy.ask() is None
 
 

@@ -306,11 +306,6 @@ def test_nasrl_ppo_keeps_each_architectures_own_proposal_log_prob() -> None:
     assert strategy.old_log_prob == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: NASRL keys the PPO proposal log-probs by architecture string "
-    "(old_log_prob[arch.to_str()]), so when one architecture is proposed again before its "
-    "first result arrives (dedup=False, or random_unseen's fallback), the first tell pops the "
-    "entry and the second gets NaN: the ratio, the loss and every parameter become NaN"))
 def test_nasrl_ppo_pairs_log_probs_with_repeated_pending_proposals() -> None:
     space = ToySpace(1, 2)  # two architectures: four proposals must repeat one
     strategy = NASRL(space, seed=0, hidden=8, batch_size=4, ppo=True, dedup=False)
@@ -327,22 +322,25 @@ def test_nasrl_ppo_pairs_log_probs_with_repeated_pending_proposals() -> None:
 
 
 class ScriptedSupernet:
-    """Stands in for the shared-weights estimator: rewards are ``reward_of(arch)``."""
+    """Stands in for the shared-weights estimator (the one-shot loop's step-level protocol):
+    rewards are ``reward_of(arch)``; remembers each group of per-architecture rewards."""
 
     steps_per_epoch = 3
 
-    def __init__(self) -> None:
+    def __init__(self, space) -> None:
+        self.space = space
         self.groups: list[list[Architecture]] = []
 
-    def train_epoch(self, archs):
+    def train_step(self, path, batch=None) -> None:
+        pass
+
+    def epoch_stats(self):
         return {"shared_loss": 1.0, "shared_acc": 0.5, "shared_seconds": 0.0}
 
-    def rewards(self, archs):
-        self.groups.append(list(archs))
-        return torch.tensor([reward_of(a) for a in archs], dtype=torch.float64)
-
-    def score_many(self, archs, batches=1):
-        return [reward_of(a) for a in archs]
+    def score(self, paths, batches=1, shared=True):
+        if not shared:  # the controller's rewards, each on its own minibatch
+            self.groups.append(list(paths))
+        return torch.tensor([reward_of(a) for a in paths], dtype=torch.float64)
 
 
 class ScriptedPrior:
@@ -375,7 +373,7 @@ def record_tells(strategy: Reinforce) -> list[tuple[Architecture, float]]:
 
 def test_enas_controller_phase_tells_each_architecture_its_own_reward() -> None:
     space = SPACES.create("enas-micro", n_nodes=2)
-    estimator = ScriptedSupernet()
+    estimator = ScriptedSupernet(space)
     controller = enas_controller(space, seed=0, aggregate=4, hidden=16)
     enas = ENAS(estimator, controller, ENASConfig(epochs=1, controller_steps=3, aggregate=4,
                                                   derive_samples=4))
@@ -398,7 +396,7 @@ def test_enas_prior_warm_up_tells_each_architecture_its_own_percentile(levels) -
     space = SPACES.create("enas-micro", n_nodes=2)
     prior = ScriptedPrior(levels)
     controller = enas_controller(space, seed=0, aggregate=4, hidden=16)
-    enas = ENAS(ScriptedSupernet(), controller,
+    enas = ENAS(ScriptedSupernet(space), controller,
                 ENASConfig(epochs=1, controller_steps=0, aggregate=4, derive_samples=4,
                            prior_samples=12), prior)
     told = record_tells(controller)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--benchmark and --metric go together")
         from archsearch.estimators.tabular import TabularEstimator
 
-        truth = dict(TabularEstimator(args.benchmark, args.metric).table)
+        truth = TabularEstimator(args.benchmark, args.metric).values()
     archs = pick_archs(space, args.archs, truth, args.seed)
     job = ScoreJob(args.space, args.data, tuple(names), args.batch_size, args.seed)
     bar = tqdm(total=len(archs), desc="score", unit="arch", disable=args.no_progress,

@@ -9,15 +9,19 @@ result (on the same device and library versions).
 from __future__ import annotations
 
 import math
+import os
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from archsearch.data import load_image_data
 from archsearch.data.splits import ImageData
+from archsearch.errors import UserError
 from archsearch.estimators.base import Estimator
 from archsearch.nn.ops import count_params_m
 from archsearch.registry import ESTIMATORS
@@ -50,21 +54,31 @@ class FullTrainingEstimator(Estimator):
     ``cutout``, ``drop_path``, ``aux_weight``) and ``build`` (keyword arguments of the space's
     ``build``: channels, cells per stage, ``auxiliary``...). ``max_of_last=k`` also measures the
     validation accuracy after each of the last k epochs and reports their maximum as
-    ``val_acc_max_last`` (NAS-RL's reward uses k = 5)."""
+    ``val_acc_max_last`` (NAS-RL's reward uses k = 5).
+
+    A trial's budget overrides the protocol: ``epochs``, ``steps`` (optimizer steps) or
+    ``fraction`` (train on that fraction of the training split). With ``continue_dir``, each
+    trained network is kept there (per architecture and data fraction), and an evaluation at a
+    larger budget continues the largest smaller one instead of restarting; the cosine schedule
+    then runs over ``horizon`` epochs (the largest budget), so that continuing to b epochs
+    trains exactly the network a fresh run to b epochs would.
+    """
 
     def __init__(
         self, space: SearchSpace, data: str = "digits", epochs: float = 10,
         batch_size: int = 64, lr: float = 0.05, weight_decay: float = 5e-4, cutout: int = 0,
         drop_path: float = 0.0, aux_weight: float = 0.4, seed: int = 0, device: str = "auto",
         train_subset: int | None = None, build: dict[str, Any] | None = None,
-        max_of_last: int = 0,
+        max_of_last: int = 0, continue_dir: str | None = None, horizon: float | None = None,
     ) -> None:
+        if continue_dir is not None and horizon is None:
+            raise UserError("full-training: continue_dir needs horizon (the largest budget in "
+                            "epochs: the length of the learning-rate schedule)")
         self.space = space
         self.device = resolve_device(device)
         full = load_image_data(data, seed=0)
         if train_subset is not None:
-            full = ImageData(full.name, full.train.take(train_subset), full.val, full.test,
-                             full.num_classes, full.pad, full.flip)
+            full = replace(full, train=full.train.take(train_subset))
         self.data = full.to(self.device)
         self.config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr,
                                   weight_decay=weight_decay, cutout=cutout, drop_path=drop_path,
@@ -72,38 +86,81 @@ class FullTrainingEstimator(Estimator):
         self.seed = seed
         self.build = dict(build or {})
         self.max_of_last = max_of_last
+        self.continue_dir = None if continue_dir is None else Path(continue_dir)
+        self.horizon = horizon
         self.last_model: torch.nn.Module | None = None  # the latest trained network
+
+    def _protocol(self, budget: Budget | None) -> tuple[TrainConfig, ImageData]:
+        """The training configuration and data of one trial at ``budget``."""
+        config, data = self.config, self.data
+        if budget is not None and budget.epochs is not None:
+            config = replace(config, epochs=budget.epochs)
+        if budget is not None and budget.steps is not None:
+            config = replace(config, steps=budget.steps)
+        if budget is not None and budget.fraction is not None:
+            keep = max(config.batch_size, round(budget.fraction * len(data.train)))
+            data = replace(data, train=data.train.take(keep))
+        return config, data
+
+    def _saved(self, arch: Architecture, budget: Budget | None) -> Path | None:
+        if self.continue_dir is None:
+            return None
+        fraction = 1.0 if budget is None or budget.fraction is None else budget.fraction
+        key = zlib.crc32(f"{arch.to_str()}|{self.seed}|{fraction}".encode())
+        return self.continue_dir / f"{key:08x}.pt"
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         start = time.perf_counter()
-        config = self.config
-        if budget is not None and budget.epochs is not None:
-            config = TrainConfig(**{**config.__dict__, "epochs": budget.epochs})
+        config, data = self._protocol(budget)
         seed = arch_seed(self.seed, arch)
         model = build_seeded(lambda: self.space.build(
-            arch, num_classes=self.data.num_classes, in_channels=self.data.shape[0], **self.build,
+            arch, num_classes=data.num_classes, in_channels=data.shape[0], **self.build,
         ), seed).to(self.device)
         generator = torch.Generator(self.device).manual_seed(seed)
+        saved_path = self._saved(arch, budget)
+        resume, continued = None, 0.0
+        if saved_path is not None and saved_path.exists():
+            saved = torch.load(saved_path, map_location=self.device, weights_only=True)
+            if saved["arch"] == arch.to_str() and saved["epochs"] <= config.epochs:
+                model.load_state_dict(saved["model"])
+                resume, continued = saved["fit"], float(saved["epochs"])
         recent: list[float] = []  # validation accuracy after each of the last epochs
 
         def on_epoch(epoch: int, _: dict[str, float]) -> None:
             if epoch > math.ceil(config.epochs) - self.max_of_last:
-                recent.append(evaluate(model, self.data.val)[1])  # back in train mode after
+                recent.append(evaluate(model, data.val)[1])  # back in train mode after
 
         # dropout and drop-path draw from torch's global generator: seed it for this trial
         # only, leaving the caller's random state as it was
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            stats = fit(model, self.data, config, generator,
-                        on_epoch=on_epoch if self.max_of_last > 0 else None)
+            if resume is not None:  # continue the dropout stream where the lower rung left it
+                torch.set_rng_state(resume["torch_rng"])
+            stats = fit(model, data, config, generator,
+                        on_epoch=on_epoch if self.max_of_last > 0 else None,
+                        resume=resume, horizon=self.horizon)
+            stats["state"]["torch_rng"] = torch.get_rng_state()
+        if saved_path is not None:
+            save_atomic({"arch": arch.to_str(), "epochs": config.epochs,
+                         "model": model.state_dict(), "fit": stats["state"]}, saved_path)
         self.last_model = model
-        _, val_acc = evaluate(model, self.data.val)
-        _, test_acc = evaluate(model, self.data.test)
+        _, val_acc = evaluate(model, data.val)
+        _, test_acc = evaluate(model, data.test)
         metrics = {
             "val_acc": val_acc, "test_acc": test_acc, "train_acc": stats["train_acc"],
             "params_m": count_params_m(model), "train_seconds": stats["train_seconds"],
             "epochs": config.epochs,
         }
+        if continued:
+            metrics["continued_from_epochs"] = continued
         if recent:
             metrics["val_acc_max_last"] = max(recent)
         return Result(val_acc, metrics, time.perf_counter() - start)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

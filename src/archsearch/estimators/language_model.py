@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -54,38 +55,54 @@ class LMTrainingEstimator(Estimator):
         self.max_steps = max_steps  # per epoch: a cap for quick runs and tests
         self.last_model: torch.nn.Module | None = None
 
-    def _fit(self, model: torch.nn.Module, seed: int) -> dict[str, Any]:
+    def _protocol(self, budget: Budget | None) -> tuple[LMConfig, torch.Tensor]:
+        """The training configuration and tokens of one trial at ``budget``: ``epochs``,
+        ``steps`` (segments in all) or ``fraction`` (of the training tokens)."""
+        config, train = self.config, self.text.train
+        if budget is not None and budget.fraction is not None:
+            train = train[: max(self.config.bptt + 1, round(budget.fraction * len(train)))]
+        per_epoch = len(segments(train, config.bptt))
+        if self.max_steps is not None:
+            per_epoch = min(per_epoch, self.max_steps)
+        if budget is not None and budget.epochs is not None:
+            config = replace(config, epochs=budget.epochs)
+        if budget is not None and budget.steps is not None:
+            config = replace(config, epochs=budget.steps / per_epoch)
+        return config, train
+
+    def _fit(self, model: torch.nn.Module, seed: int,
+             budget: Budget | None = None) -> dict[str, Any]:
         start = time.perf_counter()
+        config, train = self._protocol(budget)
         model = model.to(self.device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=self.config.lr,
-                                    weight_decay=self.config.weight_decay)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr,
+                                    weight_decay=config.weight_decay)
         stats: dict[str, float] = {}
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)  # dropout masks
-            for epoch in range(math.ceil(self.config.epochs)):
-                if epoch >= self.config.decay_start:
+            for epoch in range(math.ceil(config.epochs)):
+                if epoch >= config.decay_start:
                     for g in optimizer.param_groups:
-                        g["lr"] *= self.config.lr_decay
-                part = self.config.epochs - epoch
+                        g["lr"] *= config.lr_decay
+                part = config.epochs - epoch
                 steps = None if part >= 1 else max(1, int(part * len(segments(
-                    self.text.train, self.config.bptt))))
+                    train, config.bptt))))
                 if self.max_steps is not None:
                     steps = min(steps or self.max_steps, self.max_steps)
-                stats = train_epoch(model, self.text.train, self.config, optimizer,
-                                    max_steps=steps)
+                stats = train_epoch(model, train, config, optimizer, max_steps=steps)
         self.last_model = model
         valid = perplexity(model, self.text.valid, self.config.bptt)
         test = perplexity(model, self.text.test, self.config.bptt)
         metrics = {"valid_ppl": valid, "test_ppl": test, "train_ppl": stats.get("train_ppl"),
                    "params_m": count_params_m(model), "train_seconds": time.perf_counter() - start,
-                   "epochs": self.config.epochs}
+                   "epochs": config.epochs}
         return metrics
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         seed = arch_seed(self.seed, arch)
         model = build_seeded(lambda: self.space.build(
             arch, vocab_size=self.text.vocab_size, hidden=self.hidden, **self.dropout), seed)
-        metrics = self._fit(model, seed)
+        metrics = self._fit(model, seed, budget)
         return Result(-metrics["valid_ppl"], metrics, metrics["train_seconds"])
 
     def baselines(self, best: Architecture) -> list[tuple[str, Result]]:
@@ -125,17 +142,77 @@ class SharedRNNEstimator(Estimator):
         self.valid_segments = segments(self.text.valid, bptt)
         self.seed = seed
         self.epoch = 0
+        self.position = 0  # segments of this epoch trained so far
+        self.h = self.model.init_hidden(self.text.train.shape[1], self.device)
+        self.rng_state = self._get_rng()
+        self.loss_sum, self.tokens, self.seconds = torch.zeros((), device=self.device), 0, 0.0
+
+    # ---- step-level training (the one-shot loop's protocol) --------------------------------
+
+    def train_step(self, path: Any, batch: Any = None) -> None:
+        """One SGD step on the next training segment through ``path``, the hidden state
+        carried from the previous segment (truncated back-propagation through time)."""
+        if batch is not None:
+            raise NotImplementedError("shared-rnn trains on its own segments in order")
+        if self.position == 0:  # a new epoch: fresh hidden state and dropout stream
+            self.model.train()
+            self.h = self.model.init_hidden(self.text.train.shape[1], self.device)
+            with torch.random.fork_rng(devices=self._rng_devices()):
+                torch.manual_seed(self.seed * 7919 + self.epoch)
+                self.rng_state = self._get_rng()
+        start = time.perf_counter()
+        x, y = self.segments[self.position]
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            self._set_rng(self.rng_state)  # the dropout masks continue this epoch's stream
+            self.model.train()
+            h = self.h.detach()  # truncate back-propagation at the segment boundary
+            loss, self.h = lm_loss(self.model, x, y, h, path)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.rng_state = self._get_rng()
+        self.loss_sum += loss.detach() * y.numel()
+        self.tokens += y.numel()
+        self.seconds += time.perf_counter() - start
+        self.position += 1
+        if self.position == self.steps_per_epoch:
+            self.position, self.epoch = 0, self.epoch + 1
+
+    def _rng_devices(self) -> list[torch.device]:
+        return [self.device] if self.device.type == "cuda" else []
+
+    def _get_rng(self) -> list[torch.Tensor]:
+        states = [torch.get_rng_state()]
+        if self.device.type == "cuda":
+            states.append(torch.cuda.get_rng_state(self.device))
+        return states
+
+    def _set_rng(self, states: list[torch.Tensor]) -> None:
+        torch.set_rng_state(states[0])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(states[1], self.device)
+
+    def batch(self, split: str = "train") -> Any:
+        raise NotImplementedError("shared-rnn has no minibatch interface for gradient-based "
+                                  "methods yet (its segments carry a hidden state)")
+
+    def loss(self, path: Any, batch: Any) -> torch.Tensor:
+        raise NotImplementedError("shared-rnn has no minibatch interface for gradient-based "
+                                  "methods yet (its segments carry a hidden state)")
+
+    def epoch_stats(self) -> dict[str, float]:
+        loss = self.loss_sum.item() / max(self.tokens, 1)
+        stats = {"shared_loss": loss, "shared_acc": float("nan"),
+                 "shared_ppl": math.exp(min(loss, 50)), "shared_seconds": self.seconds}
+        self.loss_sum, self.tokens, self.seconds = torch.zeros((), device=self.device), 0, 0.0
+        return stats
 
     def train_epoch(self, archs: Sequence[Architecture]) -> dict[str, float]:
-        start = time.perf_counter()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.seed * 7919 + self.epoch)  # dropout masks of this epoch
-            stats = train_epoch(self.model, self.text.train, self.config, self.optimizer,
-                                arch_of=lambda i: archs[i % len(archs)],
-                                max_steps=self.steps_per_epoch)
-        self.epoch += 1
-        return {"shared_loss": stats["train_loss"], "shared_acc": float("nan"),
-                "shared_ppl": stats["train_ppl"], "shared_seconds": time.perf_counter() - start}
+        """One epoch, segment i through ``archs[i % len(archs)]``."""
+        for i in range(self.steps_per_epoch - self.position):
+            self.train_step(archs[i % len(archs)])
+        return self.epoch_stats()
 
     @torch.no_grad()
     def _reward(self, arch: Architecture, segment: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -148,13 +225,21 @@ class SharedRNNEstimator(Estimator):
         i = int(torch.randint(len(self.valid_segments), (1,), generator=self.generator))
         return self.valid_segments[i]
 
+    def score(self, paths: Sequence[Any], batches: int = 1, shared: bool = True) -> torch.Tensor:
+        """ENAS's reward c / perplexity of each cell on random validation segments: the same
+        ones for all (``shared``) or fresh ones for each."""
+        if shared:
+            data = [self._random_segment() for _ in range(batches)]
+            return torch.stack([torch.stack([self._reward(a, s) for s in data]).mean()
+                                for a in paths])
+        return torch.stack([torch.stack([self._reward(a, self._random_segment())
+                                         for _ in range(batches)]).mean() for a in paths])
+
     def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
-        return torch.stack([self._reward(a, self._random_segment()) for a in archs])
+        return self.score(archs, 1, shared=False)
 
     def score_many(self, archs: Sequence[Architecture], batches: int = 1) -> list[float]:
-        data = [self._random_segment() for _ in range(batches)]
-        return torch.stack([torch.stack([self._reward(a, s) for s in data]).mean()
-                            for a in archs]).tolist()
+        return self.score(archs, batches, shared=True).tolist()
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         ppl = perplexity(self.model, self.text.valid, self.config.bptt, arch)
@@ -162,10 +247,15 @@ class SharedRNNEstimator(Estimator):
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "epoch": self.epoch}
+                "generator": self.generator.get_state(), "epoch": self.epoch,
+                "position": self.position, "h": self.h, "rng_state": self.rng_state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
         self.epoch = state["epoch"]
+        self.position = state.get("position", 0)  # absent from first-wave checkpoints
+        if "h" in state:
+            self.h = state["h"].to(self.device)
+            self.rng_state = list(state["rng_state"])

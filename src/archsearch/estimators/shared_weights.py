@@ -1,19 +1,34 @@
-"""One supernet whose weights all architectures share (ENAS, one-shot NAS).
+"""One supernet whose weights all architectures share (ENAS, SPOS, DARTS: one-shot NAS).
 
-``train_epoch(archs)`` trains the shared weights one minibatch per architecture (the caller
-samples them, e.g. from a controller); ``score(arch)`` is the accuracy of the sub-network on one
-random validation minibatch (ENAS's reward); ``evaluate(arch)`` makes it an ordinary estimator
-for any strategy (accuracy over ``eval_batches`` validation minibatches).
+The step-level protocol of a supernet estimator (:class:`~archsearch.oneshot.base.
+SupernetEstimator`), which the one-shot methods are written against:
+
+- ``train_step(path, batch=None)``: one SGD step of the shared weights on one minibatch (the
+  next training minibatch when none is given) through ``path``: an architecture, or a relaxed
+  path (a weight vector per decision, :mod:`archsearch.nn.mixed`);
+- ``batch(split)``: the next training minibatch (augmented, in a seeded per-epoch order), or a
+  random validation minibatch;
+- ``loss(path, batch)``: the differentiable loss of ``path`` on a batch (a bi-level method
+  steps its architecture parameters on it between weight steps);
+- ``score(paths, batches, shared)``: the reward of each path on validation minibatches, the
+  same ones for all (``shared``) or each its own (ENAS's controller rewards), on the device;
+- ``epoch_stats()``: the training loss and accuracy since the last call (one host copy).
+
+``train_epoch(archs)``, ``score_many`` and ``rewards`` are the epoch-level conveniences built on
+them; ``evaluate(arch)`` makes the estimator an ordinary one for any strategy (the reward over
+``eval_batches`` validation minibatches, or the whole validation split).
 
 ``reward="neg_loss"`` scores with minus the validation cross-entropy instead of the accuracy (not
 in the paper): on a small validation set the loss ranks sub-networks less coarsely than the
 fraction of a 64-image batch they get right (see BENCHMARKS.md, NB201 supernet ranking).
 
-Batch normalisation: the supernet's BatchNorm layers keep no running statistics and have no
+Batch normalisation (``bn_affine``, ``bn_track``; recorded in every epoch's statistics and
+result): by default the supernet's BatchNorm layers keep no running statistics and have no
 affine parameters, so every forward pass (training or scoring) normalises with the statistics
 of its own batch through its own sub-network. Running statistics accumulated across thousands
 of different sub-networks describe none of them, which is one reason weight-sharing NAS on
-NAS-Bench-201 collapsed in the benchmark's paper.
+NAS-Bench-201 collapsed in the benchmark's paper; with ``bn_track`` scoring uses them (as
+RSPS with running statistics does), unless they are recalibrated first (SPOS).
 """
 
 from __future__ import annotations
@@ -28,7 +43,7 @@ from torch.nn import functional as F
 
 from archsearch.data import load_image_data
 from archsearch.data.augment import augment
-from archsearch.errors import UnknownNameError
+from archsearch.errors import UnknownNameError, UserError
 from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import build_seeded, resolve_device
 from archsearch.registry import ESTIMATORS
@@ -47,10 +62,12 @@ class SharedWeightsEstimator(Estimator):
         weight_decay: float = 1e-4, grad_clip: float = 5.0, epochs: int = 10, seed: int = 0,
         device: str = "auto", val_fraction: float | None = None, test_fraction: float = 0.2,
         eval_batches: int | None = 1, cutout: int = 0, amp: bool = True,
-        reward: str = "accuracy", val_batch_size: int | None = None,
+        reward: str = "accuracy", val_batch_size: int | None = None, bn_affine: bool = False,
+        bn_track: bool = False,
     ) -> None:
         if not hasattr(space, "supernet"):
-            raise ValueError(f"space {space.name!r} has no supernet")
+            raise UserError(f"space {space.name!r} has no supernet: weight sharing needs one "
+                            "(spaces with one: enas-micro, enas-macro, enas-rnn, nb201)")
         if reward not in REWARDS:
             raise UnknownNameError("reward", reward, REWARDS)
         self.reward = reward
@@ -58,9 +75,11 @@ class SharedWeightsEstimator(Estimator):
         self.device = resolve_device(device)
         self.data = load_image_data(data, seed=0, val_fraction=val_fraction,
                                     test_fraction=test_fraction).to(self.device)
+        self.bn = {"bn_affine": bn_affine, "bn_track": bn_track}
         self.model = build_seeded(lambda: space.supernet(  # type: ignore[attr-defined]
-            num_classes=self.data.num_classes, in_channels=self.data.shape[0], **(supernet or {}),
-        ), seed).to(self.device, memory_format=torch.channels_last)
+            num_classes=self.data.num_classes, in_channels=self.data.shape[0],
+            **{**(supernet or {}), **self.bn}), seed).to(self.device,
+                                                        memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(  # foreach: one call per step, not one per tensor
             self.model.parameters(), lr=lr, momentum=momentum, nesterov=True,
             weight_decay=weight_decay, foreach=True)
@@ -72,39 +91,78 @@ class SharedWeightsEstimator(Estimator):
         self.steps_per_epoch = max(1, len(self.data.train) // batch_size)
         self.total_steps = epochs * self.steps_per_epoch
         self.step = 0
+        self.order: torch.Tensor | None = None  # this epoch's training order
+        self.position = 0  # minibatches of this epoch taken so far
+        self._reset_stats()
 
     # ---- training the shared weights ------------------------------------------------------
 
-    def train_epoch(self, archs: Sequence[Architecture]) -> dict[str, float]:
-        """One pass over the training data, minibatch i through ``archs[i]``."""
-        order = torch.randperm(len(self.data.train), device=self.device,
-                               generator=self.generator)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device)
-        seen, start = 0, time.perf_counter()
+    def _reset_stats(self) -> None:
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device)
+        self.seen, self.seconds = 0, 0.0
+
+    def batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The next training minibatch (a new seeded order each epoch, augmented), or a random
+        validation minibatch (``split="val"``)."""
+        if split == "val":
+            return self.val_batch()
+        if split != "train":
+            raise ValueError(f"split must be 'train' or 'val', not {split!r}")
+        if self.position == 0 or self.order is None:
+            self.order = torch.randperm(len(self.data.train), device=self.device,
+                                        generator=self.generator)
+        i = self.position
+        self.position = (self.position + 1) % self.steps_per_epoch
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        x = augment(self.data.train.x[idx], self.generator, self.data.pad, self.data.flip,
+                    self.cutout).contiguous(memory_format=torch.channels_last)
+        return x, self.data.train.y[idx]
+
+    def loss(self, path: Any, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The cross-entropy of ``path`` on ``batch``, differentiable (training mode)."""
         self.model.train()
-        for i, arch in enumerate(archs[: self.steps_per_epoch]):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = augment(self.data.train.x[idx], self.generator, self.data.pad, self.data.flip,
-                        self.cutout).contiguous(memory_format=torch.channels_last)
-            y = self.data.train.y[idx]
-            for group in self.optimizer.param_groups:
-                group["lr"] = cosine_lr(min(self.step, self.total_steps), self.total_steps,
-                                        self.lr, self.lr_min)
-            with autocast(self.device, self.amp):
-                logits = self.model(x, arch)
-                loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            self.step += 1
-        return {"shared_loss": loss_sum.item() / max(seen, 1),
-                "shared_acc": correct.item() / max(seen, 1),
-                "shared_seconds": time.perf_counter() - start}
+        x, y = batch
+        with autocast(self.device, self.amp):
+            return F.cross_entropy(self.model(x, path), y)
+
+    def train_step(self, path: Any,
+                   batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        """One SGD step of the shared weights through ``path`` (no host synchronisation)."""
+        start = time.perf_counter()
+        x, y = batch if batch is not None else self.batch("train")
+        for group in self.optimizer.param_groups:
+            group["lr"] = cosine_lr(min(self.step, self.total_steps), self.total_steps,
+                                    self.lr, self.lr_min)
+        self.model.train()
+        with autocast(self.device, self.amp):
+            logits = self.model(x, path)
+            loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.loss_sum += loss.detach() * len(y)
+        self.correct += (logits.argmax(1) == y).sum()
+        self.seen += len(y)
+        self.step += 1
+        self.seconds += time.perf_counter() - start
+
+    def epoch_stats(self) -> dict[str, float]:
+        """Training loss and accuracy over the steps since the last call (and the BN setup)."""
+        stats = {"shared_loss": self.loss_sum.item() / max(self.seen, 1),
+                 "shared_acc": self.correct.item() / max(self.seen, 1),
+                 "shared_seconds": self.seconds, **{k: float(v) for k, v in self.bn.items()}}
+        self._reset_stats()
+        return stats
+
+    def train_epoch(self, archs: Sequence[Any]) -> dict[str, float]:
+        """One pass over the training data, minibatch i through ``archs[i]``."""
+        self.position = 0  # a pass of its own, whatever came before
+        for arch in archs[: self.steps_per_epoch]:
+            self.train_step(arch)
+        self.position = 0
+        return self.epoch_stats()
 
     # ---- scoring sub-networks -------------------------------------------------------------
 
@@ -117,31 +175,36 @@ class SharedWeightsEstimator(Estimator):
         return x, self.data.val.y[idx]
 
     @torch.no_grad()
-    def reward_on(self, arch: Architecture, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def reward_on(self, arch: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The reward on (x, y): accuracy, or minus the mean cross-entropy (``reward``)."""
-        self.model.eval()  # BN uses batch statistics either way; eval disables nothing else
+        self.model.eval()  # without bn_track, BN uses batch statistics in eval mode too
         with autocast(self.device, self.amp):
             logits = self.model(x, arch)
         if self.reward == "neg_loss":
             return -F.cross_entropy(logits.float(), y)
         return (logits.argmax(1) == y).float().mean()
 
-    def score(self, arch: Architecture) -> float:
-        """The reward on one random validation minibatch (ENAS: its accuracy)."""
-        return float(self.reward_on(arch, *self.val_batch()))
+    def score(self, paths: Sequence[Any], batches: int = 1, shared: bool = True) -> torch.Tensor:
+        """The reward of each path, averaged over ``batches`` random validation minibatches:
+        the same minibatches for every path (``shared``), or fresh ones for each; (n,) on the
+        device (the caller copies it to the host once)."""
+        if shared:
+            data = [self.val_batch() for _ in range(batches)]
+            return torch.stack([torch.stack([self.reward_on(a, x, y) for x, y in data]).mean()
+                                for a in paths])
+        out = []
+        for a in paths:
+            rewards = [self.reward_on(a, *self.val_batch()) for _ in range(batches)]
+            out.append(rewards[0] if batches == 1 else torch.stack(rewards).mean())
+        return torch.stack(out)
 
     def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
-        """ENAS's reward for each architecture, each on its own random validation minibatch,
-        as one tensor on the device (the caller copies it to the host once)."""
-        return torch.stack([self.reward_on(a, *self.val_batch()) for a in archs])
+        """ENAS's reward for each architecture, each on its own random validation minibatch."""
+        return self.score(archs, 1, shared=False)
 
     def score_many(self, archs: Sequence[Architecture], batches: int = 1) -> list[float]:
         """The reward of each architecture on the same ``batches`` validation minibatches."""
-        data = [self.val_batch() for _ in range(batches)]
-        scores = torch.stack([
-            torch.stack([self.reward_on(a, x, y) for x, y in data]).mean() for a in archs
-        ])
-        return scores.tolist()  # one host copy for all of them
+        return self.score(archs, batches, shared=True).tolist()
 
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result:
         start = time.perf_counter()
@@ -156,16 +219,21 @@ class SharedWeightsEstimator(Estimator):
         name = "val_acc" if self.reward == "accuracy" else "val_neg_loss"
         if not math.isfinite(value):
             return Result.failed(f"non-finite {self.reward}")
-        return Result(value, {name: value}, time.perf_counter() - start)
+        metrics = {name: value, **{k: float(v) for k, v in self.bn.items()}}
+        return Result(value, metrics, time.perf_counter() - start)
 
     # ---- resume ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "step": self.step}
+                "generator": self.generator.get_state(), "step": self.step,
+                "order": self.order, "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
         self.step = state["step"]
+        self.position = state.get("position", 0)  # absent from first-wave checkpoints
+        order = state.get("order")
+        self.order = None if order is None else order.to(self.device)

@@ -10,6 +10,11 @@ many trials it had proposed by then. On reopening, trials proposed before that p
 trials proposed after it are re-asked in order (a seeded strategy proposes them again) and
 re-run. No finished trial is lost or run twice.
 
+Budgets: a strategy may propose an architecture with a budget (a fidelity, e.g. epochs); the
+budget goes to the estimator (overriding the experiment's default ``budget``), into the stored
+row, and back to ``tell``. A strategy may also answer WAIT ("nothing now"): the experiment then
+waits for a running trial to finish and asks again; only ``None`` ends the search.
+
 Faults: a trial that raises, or whose worker process dies (a crashed pool worker, a lost Ray
 worker or node), comes back as a failed attempt. It is retried under the same number up to
 ``max_retries`` times (the row keeps ``attempts`` and the last attempt's error); only its final
@@ -30,8 +35,7 @@ from archsearch.experiment.executor import Executor, InlineExecutor
 from archsearch.experiment.storage import MemoryStorage, Storage
 from archsearch.experiment.trial import TrialTask, build_space
 from archsearch.registry import Spec
-from archsearch.spaces.base import Architecture
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import WAIT, Proposal, Strategy, as_proposal, proposal_key
 from archsearch.types import Budget, Result, TrialRecord, TrialState
 
 log = logging.getLogger(__name__)
@@ -50,9 +54,9 @@ class Experiment:
         self.budget = budget
         self.max_retries = max_retries
         self.n_asked = 0
-        self._in_flight: dict[Future[Result], tuple[int, Architecture]] = {}
+        self._in_flight: dict[Future[Result], tuple[int, Proposal]] = {}
         self._failures: dict[int, int] = {}  # trial number -> failed attempts in this session
-        self._resubmit: list[tuple[int, Architecture]] = []
+        self._resubmit: list[tuple[int, Proposal]] = []
         self._restore()
 
     # ---- resume ---------------------------------------------------------------------------
@@ -67,16 +71,19 @@ class Experiment:
             if record.state is not TrialState.RUNNING:
                 continue
             if record.number < self.n_asked:  # the restored strategy knows it as pending
-                self._resubmit.append((record.number, self.space.parse(record.arch)))
+                proposal = Proposal(self.space.parse(record.arch), record.budget)
+                self._resubmit.append((record.number, proposal))
                 continue
             # proposed after the checkpoint: ask again, in order (seeded: the same proposal)
-            arch = self.strategy.ask()
-            if arch is None:
+            item = self.strategy.ask()
+            if item is None or item is WAIT:
                 break
-            if arch.to_str() != record.arch:
-                log.warning("trial %d: re-asked %s, was %s", record.number, arch, record.arch)
+            proposal = as_proposal(item)  # type: ignore[arg-type]
+            if proposal.key() != proposal_key(record.arch, record.budget):
+                log.warning("trial %d: re-asked %s, was %s", record.number, proposal.key(),
+                            proposal_key(record.arch, record.budget))
             self.n_asked = record.number + 1
-            self._resubmit.append((record.number, arch))
+            self._resubmit.append((record.number, proposal))
         finished = [r for r in records if r.state is not TrialState.RUNNING]
         if checkpoint is None and finished:
             raise RuntimeError("storage holds finished trials but no strategy checkpoint")
@@ -91,7 +98,7 @@ class Experiment:
         """Run until ``n_trials`` trials exist (counting earlier sessions), ``time_limit``
         seconds have passed in this call, or the strategy has nothing more to propose."""
         start = time.monotonic()
-        exhausted = False
+        exhausted = waiting = False
 
         def may_ask() -> bool:
             if exhausted:
@@ -101,44 +108,54 @@ class Experiment:
             return time_limit is None or time.monotonic() - start < time_limit
 
         try:
-            for number, arch in self._resubmit:
-                self._submit(number, arch)
+            for number, proposal in self._resubmit:
+                self._submit(number, proposal)
             self._resubmit = []
             while True:
+                waiting = False
                 while len(self._in_flight) < self.executor.capacity and may_ask():
-                    arch = self.strategy.ask()
-                    if arch is None:
+                    item = self.strategy.ask()
+                    if item is None:
                         exhausted = True
                         break
+                    if item is WAIT:  # nothing now: wait for a running trial, then ask again
+                        waiting = True
+                        break
                     self.n_asked += 1
-                    self._submit(self.n_asked - 1, arch)
+                    self._submit(self.n_asked - 1, as_proposal(item))  # type: ignore[arg-type]
                 if not self._in_flight:
+                    if waiting:
+                        raise RuntimeError(
+                            f"{type(self.strategy).__name__} waits for a result while no trial "
+                            "is running: a strategy may answer WAIT only with proposals pending")
                     break
                 done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: self._in_flight[f][0]):
-                    number, arch = self._in_flight.pop(future)
+                    number, proposal = self._in_flight.pop(future)
                     result = outcome(future)
                     if not result.ok and self._failures.get(number, 0) < self.max_retries:
                         self._failures[number] = self._failures.get(number, 0) + 1
                         log.warning("trial %d failed (attempt %d), retrying: %s", number,
                                     self._failures[number], result.error)
-                        self._submit(number, arch, note=f"attempt {self._failures[number]} "
+                        self._submit(number, proposal, note=f"attempt {self._failures[number]} "
                                      f"failed: {result.error}")
                         continue
-                    self._finish(number, arch, result, on_trial)
+                    self._finish(number, proposal, result, on_trial)
         except BaseException:
             self.executor.shutdown(cancel=True)
             raise
         return self.storage.trials()
 
-    def _submit(self, number: int, arch: Architecture, note: str | None = None) -> None:
-        self.storage.start_trial(number, arch.to_str(), note)
-        task = TrialTask(number, self.space_spec, self.estimator_spec, arch.to_str(), self.budget)
-        self._in_flight[self.executor.submit(task)] = (number, arch)
+    def _submit(self, number: int, proposal: Proposal, note: str | None = None) -> None:
+        arch = proposal.arch.to_str()
+        self.storage.start_trial(number, arch, note, proposal.budget)
+        budget = proposal.budget if proposal.budget is not None else self.budget
+        task = TrialTask(number, self.space_spec, self.estimator_spec, arch, budget)
+        self._in_flight[self.executor.submit(task)] = (number, proposal)
 
-    def _finish(self, number: int, arch: Architecture, result: Result,
+    def _finish(self, number: int, proposal: Proposal, result: Result,
                 on_trial: Callable[[TrialRecord], None] | None) -> None:
-        self.strategy.tell(arch, result)
+        self.strategy.tell(proposal, result)
         checkpoint = None
         if getattr(self.storage, "wants_checkpoints", True):
             buffer = io.BytesIO()
@@ -148,8 +165,9 @@ class Experiment:
         self.storage.finish_trial(number, result, checkpoint, self.n_asked)
         if on_trial is not None:
             objective = result.objective if result.ok else None
-            on_trial(TrialRecord(number, arch.to_str(), result.state, objective,
-                                 dict(result.metrics), result.error, None, time.time()))
+            on_trial(TrialRecord(number, proposal.arch.to_str(), result.state, objective,
+                                 dict(result.metrics), result.error, None, time.time(),
+                                 budget=proposal.budget, cost_seconds=result.cost_seconds))
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -1,9 +1,13 @@
 """Where a run's trials live: an SQLite file per run (``RUN/trials.db``), or memory.
 
-One row per trial (architecture string, state, objective, metrics, timings, attempts) and one
-checkpoint row (the strategy's state and how many trials it has proposed). A trial's result and
+One row per trial (architecture string, budget, state, objective, metrics, cost, timings,
+attempts) and one checkpoint row (the strategy's state and how many trials it has proposed). A trial's result and
 the checkpoint that follows it are written in one transaction, so a run killed at any instant
 reopens consistent: finished trials are kept, and trials left ``running`` are re-run on resume.
+
+Schema versions: 1 (the first wave: no ``budget`` or ``cost_seconds`` column) is upgraded in
+place when opened for writing (and read as is otherwise); a file of a newer version than this
+code knows is refused, saying so.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from archsearch.types import Result, TrialRecord, TrialState
+from archsearch.errors import UserError
+from archsearch.types import Budget, Result, TrialRecord, TrialState
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,7 +35,9 @@ CREATE TABLE IF NOT EXISTS trials (
     error       TEXT,
     started_at  REAL,
     finished_at REAL,
-    attempts    INTEGER NOT NULL DEFAULT 1
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    budget      TEXT,
+    cost_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS checkpoint (
     id      INTEGER PRIMARY KEY CHECK (id = 0),
@@ -43,7 +52,8 @@ class Storage(Protocol):
 
     def get_meta(self, key: str) -> Any: ...
     def set_meta(self, key: str, value: Any) -> None: ...
-    def start_trial(self, number: int, arch: str, note: str | None = None) -> None: ...
+    def start_trial(self, number: int, arch: str, note: str | None = None,
+                    budget: Budget | None = None) -> None: ...
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
                      n_asked: int) -> None: ...
     def trials(self) -> list[TrialRecord]: ...
@@ -51,17 +61,61 @@ class Storage(Protocol):
 
 
 class SQLiteStorage:
-    """An SQLite database in WAL mode; each write is one transaction."""
+    """An SQLite database in WAL mode; each write is one transaction.
+
+    ``readonly=True`` opens an existing run without writing anything (``archsearch show``),
+    refusing a file that is not a run's database.
+    """
 
     wants_checkpoints = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        if readonly:
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                      isolation_level=None, timeout=30)
+            self.version = self._check_readable()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        fresh = not self._tables()
         self.db.executescript(SCHEMA)
+        self.version = SCHEMA_VERSION if fresh else self._upgrade()
+        if fresh:
+            self.set_meta("schema", SCHEMA_VERSION)
+
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(trials)")}
+
+    def _stored_version(self) -> int:
+        version = self.get_meta("schema") or 1  # the first wave wrote no version
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise UserError(f"{self.path}: written by a newer archsearch (run schema {version}; "
+                            f"this version reads up to {SCHEMA_VERSION}): upgrade archsearch")
+        return version
+
+    def _check_readable(self) -> int:
+        if not {"meta", "trials", "checkpoint"} <= self._tables():
+            raise UserError(f"{self.path} is not an archsearch run database")
+        return self._stored_version()
+
+    def _upgrade(self) -> int:
+        """Bring a schema-1 file up to date in place (two added columns, nothing rewritten)."""
+        self._stored_version()  # refuses a newer one
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            have = self._columns()
+            for column, kind in (("budget", "TEXT"), ("cost_seconds", "REAL")):
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
+                            (json.dumps(SCHEMA_VERSION),))
+        return SCHEMA_VERSION
 
     def close(self) -> None:
         self.db.close()
@@ -75,18 +129,20 @@ class SQLiteStorage:
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
         )
 
-    def start_trial(self, number: int, arch: str, note: str | None = None) -> None:
+    def start_trial(self, number: int, arch: str, note: str | None = None,
+                    budget: Budget | None = None) -> None:
         """Store the trial as running (again: one more attempt; ``note``: why, e.g. the
         previous attempt's error, kept in ``error`` until the trial finishes)."""
+        budget_json = None if budget is None else json.dumps(budget.to_json())
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
-                "INSERT INTO trials (number, arch, state, started_at, error) "
-                "VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO trials (number, arch, state, started_at, error, budget) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(number) DO UPDATE SET arch = excluded.arch, state = excluded.state,"
                 " started_at = excluded.started_at, attempts = attempts + 1,"
-                " error = coalesce(excluded.error, error)",
-                (number, arch, TrialState.RUNNING.value, time.time(), note),
+                " error = coalesce(excluded.error, error), budget = excluded.budget",
+                (number, arch, TrialState.RUNNING.value, time.time(), note, budget_json),
             )
 
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
@@ -97,9 +153,9 @@ class SQLiteStorage:
             # a retried trial that succeeds keeps its earlier attempt's error as history
             self.db.execute(
                 "UPDATE trials SET state = ?, objective = ?, metrics = ?, "
-                "error = coalesce(?, error), finished_at = ? WHERE number = ?",
+                "error = coalesce(?, error), finished_at = ?, cost_seconds = ? WHERE number = ?",
                 (result.state.value, objective, json.dumps(dict(result.metrics)), result.error,
-                 time.time(), number),
+                 time.time(), result.cost_seconds, number),
             )
             if checkpoint is not None:
                 self.db.execute(
@@ -108,13 +164,15 @@ class SQLiteStorage:
                 )
 
     def trials(self) -> list[TrialRecord]:
+        extra = ", budget, cost_seconds" if self.version >= 2 else ", NULL, NULL"
         rows = self.db.execute(
             "SELECT number, arch, state, objective, metrics, error, started_at, finished_at, "
-            "attempts FROM trials ORDER BY number"
+            f"attempts{extra} FROM trials ORDER BY number"
         ).fetchall()
         return [
-            TrialRecord(n, a, TrialState(s), o, json.loads(m), e, t0, t1, k)
-            for n, a, s, o, m, e, t0, t1, k in rows
+            TrialRecord(n, a, TrialState(s), o, json.loads(m), e, t0, t1, k,
+                        Budget.from_json(None if b is None else json.loads(b)), c)
+            for n, a, s, o, m, e, t0, t1, k, b, c in rows
         ]
 
     def load_checkpoint(self) -> tuple[int, bytes] | None:
@@ -140,12 +198,14 @@ class MemoryStorage:
     def set_meta(self, key: str, value: Any) -> None:
         self.meta[key] = value
 
-    def start_trial(self, number: int, arch: str, note: str | None = None) -> None:
+    def start_trial(self, number: int, arch: str, note: str | None = None,
+                    budget: Budget | None = None) -> None:
         old = self.rows.get(number)
         attempts = old.attempts + 1 if old is not None else 1
         error = note if note is not None or old is None else old.error
         self.rows[number] = TrialRecord(number, arch, TrialState.RUNNING, error=error,
-                                        started_at=time.time(), attempts=attempts)
+                                        started_at=time.time(), attempts=attempts,
+                                        budget=budget)
 
     def finish_trial(self, number: int, result: Result, checkpoint: bytes | None,
                      n_asked: int) -> None:
@@ -153,7 +213,8 @@ class MemoryStorage:
         objective = None if math.isnan(result.objective) else result.objective
         self.rows[number] = TrialRecord(
             number, old.arch, result.state, objective, dict(result.metrics),
-            result.error if result.error is not None else old.error, old.started_at, time.time(), old.attempts,
+            result.error if result.error is not None else old.error, old.started_at, time.time(),
+            old.attempts, old.budget, result.cost_seconds,
         )
 
     def trials(self) -> list[TrialRecord]:

@@ -1,4 +1,5 @@
-"""ENAS (Pham et al., ICML 2018) = the REINFORCE controller + a shared-weights estimator.
+"""ENAS (Pham et al., ICML 2018) = the one-shot loop + the REINFORCE controller, over a
+shared-weights estimator.
 
 Each epoch:
 
@@ -39,27 +40,24 @@ their prior score's percentile among ``PRIOR_REFERENCE`` uniformly random archit
 reward in [0, 1], as an accuracy), so that the search starts from the architectures the prior
 favours; from then on the supernet's rewards alone train it.
 
-Everything is resumable: ``state_dict`` holds the supernet, its optimizer and generator, the
-controller and the history, and ``save`` writes it atomically, so a killed search continues
-from its last finished epoch exactly as it would have run.
+Everything is resumable (the one-shot loop's checkpoint): the supernet, its optimizer and
+generator, the controller and the history, written atomically after every epoch, so a killed
+search continues from its last finished epoch exactly as it would have run.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from archsearch.errors import UserError
 from archsearch.estimators.base import Estimator
-from archsearch.estimators.shared_weights import SharedWeightsEstimator
+from archsearch.oneshot.base import OneShotSearch, SupernetEstimator
 from archsearch.spaces.base import Architecture
 from archsearch.spaces.sampling import IsomorphismClassSampler
 from archsearch.strategies.reinforce import Reinforce
@@ -115,16 +113,17 @@ def enas_controller(space: Any, seed: int, aggregate: int, **overrides: Any) -> 
     return Reinforce(space, seed=seed, batch_size=aggregate, **options)
 
 
-class ENAS:
-    def __init__(self, estimator: SharedWeightsEstimator, controller: Reinforce,
+class ENAS(OneShotSearch):
+    """The one-shot loop (:class:`~archsearch.oneshot.base.OneShotSearch`) plus ENAS's
+    controller: REINFORCE over the space's decisions, rewarded by the supernet."""
+
+    def __init__(self, estimator: SupernetEstimator, controller: Reinforce,
                  config: ENASConfig, prior: Estimator | None = None) -> None:
-        self.estimator, self.controller, self.config = estimator, controller, config
+        super().__init__(estimator, config.epochs)
+        self.controller, self.config = controller, config
         self.prior = prior
-        self.space = controller.space
         self.iso_sampler = (IsomorphismClassSampler(self.space)
                             if config.shared_sampling == "uniform-iso" else None)
-        self.epoch = 0
-        self.history: list[dict[str, Any]] = []
         self.pool: list[str] = []  # derive_window's candidates and their summed scores
         self.pool_scores: list[float] = []
 
@@ -162,57 +161,47 @@ class ENAS:
                  stats["prior_seconds"])
         return stats
 
-    def run_epoch(self) -> dict[str, Any]:
-        start = time.perf_counter()
+    def shared_paths(self, n: int) -> list[Architecture]:
+        """The architectures the shared weights train on this epoch, one per minibatch."""
+        rng = self.controller.rng
+        if self.iso_sampler is not None:
+            return [self.iso_sampler.sample(rng) for _ in range(n)]
+        if self.epoch < self.config.warmup_epochs or self.config.shared_sampling == "uniform":
+            return [self.space.sample(rng) for _ in range(n)]
+        return self.controller.sample_architectures(n)
+
+    def train_epoch(self) -> dict[str, Any]:
         prior = (self.warm_up_on_prior() if self.epoch == 0 and self.prior is not None
                  and self.config.prior_samples > 0 else {})
         warmup = self.epoch < self.config.warmup_epochs
         # 1. shared weights, one sampled architecture per minibatch
-        n = self.estimator.steps_per_epoch
-        rng = self.controller.rng
-        if self.iso_sampler is not None:
-            archs = [self.iso_sampler.sample(rng) for _ in range(n)]
-        elif warmup or self.config.shared_sampling == "uniform":
-            archs = [self.space.sample(rng) for _ in range(n)]
-        else:
-            archs = self.controller.sample_architectures(n)
-        stats = self.estimator.train_epoch(archs)
+        for arch in self.shared_paths(self.estimator.steps_per_epoch):
+            self.estimator.train_step(arch)
+        stats = self.estimator.epoch_stats()
         # 2. controller, rewarded on validation minibatches (accuracy or minus the loss)
         rewards: list[float] = []
         for _ in range(0 if warmup else self.config.controller_steps):
             # one Adam step's worth: the policy does not change within it, so ask for all of
             # them first, score them on the device, and copy the rewards to the host once
             group = [self.controller.ask() for _ in range(self.config.aggregate)]
-            scores = self.estimator.rewards(group).tolist()  # type: ignore[arg-type]
+            scores = self.estimator.score(group, 1, shared=False).tolist()
             for arch, reward in zip(group, scores):
                 self.controller.tell(arch, Result(reward))  # type: ignore[arg-type]
             rewards += scores
-        # 3. derive
-        best, score, entropy = self.derive()
-        self.epoch += 1
-        record = {
-            "epoch": self.epoch, **stats, **prior,
-            "reward": sum(rewards) / len(rewards) if rewards else None,
-            "baseline": self.controller.baseline,
-            "entropy": entropy, "derived": best.to_str(), "derived_score": score,
-            "seconds": time.perf_counter() - start,
-        }
-        self.history.append(record)
-        log.info("epoch %d: loss %.3f acc %.3f reward %.3f baseline %.3f entropy %.2f best %s "
-                 "(%.3f)", self.epoch, stats["shared_loss"], stats["shared_acc"],
-                 record["reward"] or 0, record["baseline"] or 0, entropy, best, score)
-        return record
+        return {**stats, **prior,
+                "reward": sum(rewards) / len(rewards) if rewards else None,
+                "baseline": self.controller.baseline}
 
-    def derive(self) -> tuple[Architecture, float, float]:
-        """(best of ``derive_samples`` policy samples, its score, the policy's mean entropy);
-        within the ``derive_window`` the best of the window's pool by its mean score."""
+    def derive(self) -> tuple[Architecture, float, dict[str, Any]]:
+        """The best of ``derive_samples`` policy samples, its score and the policy's mean
+        entropy; within the ``derive_window`` the best of the window's pool by its mean score."""
         start = max(0, self.config.epochs - self.config.derive_window)  # the window's first
         in_window = self.config.derive_window > 0 and self.epoch >= start
         if in_window and self.pool:
             archs = [self.space.parse(a) for a in self.pool]
         else:
             archs = self.controller.sample_architectures(self.config.derive_samples)
-        scores = self.estimator.score_many(archs, self.config.derive_batches)
+        scores = self.estimator.score(archs, self.config.derive_batches).tolist()
         with torch.no_grad():
             choices = torch.tensor([self.space.encode(a) for a in archs])
             entropy = float(self.controller.controller.log_prob(choices).entropy.mean())
@@ -222,45 +211,15 @@ class ENAS:
             self.pool_scores = [t + s for t, s in zip(self.pool_scores, scores)]
             scores = [t / (self.epoch + 1 - start) for t in self.pool_scores]  # window mean
         i = max(range(len(archs)), key=lambda j: scores[j])
-        return archs[i], scores[i], entropy
-
-    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-            checkpoint: str | Path | None = None) -> list[dict[str, Any]]:
-        """Run the remaining epochs, saving a checkpoint after each."""
-        while self.epoch < self.config.epochs:
-            record = self.run_epoch()
-            if checkpoint is not None:
-                self.save(checkpoint)
-            if on_epoch is not None:
-                on_epoch(record)
-        return self.history
-
-    @property
-    def derived(self) -> Architecture | None:
-        return self.space.parse(self.history[-1]["derived"]) if self.history else None
+        return archs[i], scores[i], {"entropy": entropy}
 
     # ---- resume ---------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "history": self.history, "config": asdict(self.config),
-                "pool": self.pool, "pool_scores": self.pool_scores,
-                "estimator": self.estimator.state_dict(),
-                "controller": self.controller.state_dict()}
+    def method_state(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "pool": self.pool,
+                "pool_scores": self.pool_scores, "controller": self.controller.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = state["epoch"]
-        self.history = list(state["history"])
+    def load_method_state(self, state: dict[str, Any]) -> None:
         self.pool = list(state.get("pool", []))  # absent from checkpoints before the window
         self.pool_scores = list(state.get("pool_scores", []))
-        self.estimator.load_state_dict(state["estimator"])
         self.controller.load_state_dict(state["controller"])
-
-    def save(self, path: str | Path) -> None:
-        """Atomic: write a temporary file, then rename it over the old checkpoint."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
-
-    def load(self, path: str | Path) -> None:
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.depthwise import DepthwiseConv2d
+from archsearch.nn.mixed import mix, selectors
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -105,11 +106,12 @@ class MacroNet(nn.Module):
 
     def __init__(self, arch: MacroArch | None, n_layers: int = 12, channels: int = 36,
                  num_classes: int = 10, in_channels: int = 3, widen: bool = True,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, bn: dict[str, bool] | None = None) -> None:
         super().__init__()
         self.arch, self.n_layers = arch, n_layers
+        self.decisions = ENASMacroSpace(n_layers)  # what a path's choices are read against
         bn = ({"affine": True, "track_running_stats": True} if arch is not None
-              else {"affine": False, "track_running_stats": False})
+              else {"affine": False, "track_running_stats": False, **(bn or {})})
         self.pools = pool_layers(n_layers)
         c = channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False),
@@ -132,16 +134,23 @@ class MacroNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward(self, x: torch.Tensor, arch: MacroArch | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: Any = None) -> torch.Tensor:
+        """Run ``arch`` (the supernet: any architecture of the space, or a relaxed path: a
+        weight vector over each layer's ops and a (no, yes) pair per skip connection)."""
         arch = arch if arch is not None else self.arch
         assert arch is not None, "the supernet needs an architecture to run"
+        sels = selectors(self.decisions, arch)
         outputs: list[torch.Tensor | None] = []
         x = self.stem(x)  # (B, C, H, W)
-        for k, (op, bits) in enumerate(arch.layers):
-            y = self.ops[k][op](x)
-            for j, bit in enumerate(bits):
-                if bit:
-                    y = y + outputs[j]  # type: ignore[operator]
+        pos = 0
+        for k in range(self.n_layers):
+            y = mix(sels[pos], lambda m, k=k, x=x: self.ops[k][OPS[m]](x))
+            for j in range(k):
+                skip = mix(sels[pos + 1 + j],
+                           lambda v, j=j, out=outputs: out[j] if v == 1 else None)
+                if skip is not None:
+                    y = y + skip  # type: ignore[operator]
+            pos += 1 + k
             x = self.norms[k](y)
             outputs.append(x)
             if k in self.pools:  # halve every output so far (channels doubled when widening)
@@ -192,5 +201,6 @@ class ENASMacroSpace(SearchSpace):
         return MacroNet(arch, self.n_layers, channels, num_classes, in_channels, widen, dropout)
 
     def supernet(self, channels: int = 36, num_classes: int = 10, in_channels: int = 3,
-                 **_: Any) -> MacroNet:
-        return MacroNet(None, self.n_layers, channels, num_classes, in_channels, widen=False)
+                 bn_affine: bool = False, bn_track: bool = False, **_: Any) -> MacroNet:
+        return MacroNet(None, self.n_layers, channels, num_classes, in_channels, widen=False,
+                        bn={"affine": bn_affine, "track_running_stats": bn_track})

@@ -32,6 +32,7 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path, make_cell_op
+from archsearch.nn.mixed import Relaxed, Selector, mix, selectors
 from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, pointwise
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -191,6 +192,47 @@ class MicroCellModule(nn.Module):
         loose = loose_ends(nodes)
         return self.combine([activated(i) for i in loose], loose)  # (B, C, H', W')
 
+    def forward_relaxed(self, a0: torch.Tensor, a1: torch.Tensor,
+                        sels: list[Selector]) -> torch.Tensor:
+        """A relaxed path (``sels``: this cell's 4 selectors per node, ENAS's arc order): each
+        slot's output is the weighted sum over its inputs and ops; node i enters the output
+        with the probability that no later slot reads it (1 for a loose end, 0 otherwise when
+        the weights are one-hot). Drop path is not applied (a search-time supernet)."""
+        states = [self._pre(self.pre0, a0), self._pre(self.pre1, a1)]
+        relus: dict[int, torch.Tensor] = {}
+
+        def activated(i: int) -> torch.Tensor:
+            if i not in relus:
+                relus[i] = torch.relu(states[i])
+            return relus[i]
+
+        def slot_output(b: int, slot: int, src: int, k: int) -> torch.Tensor:
+            op, stride = OPS[k], 2 if self.reduction and src < 2 else 1
+            wants_relu = op.startswith("sep_conv") or (op == "identity" and stride == 2)
+            return self.ops[f"{b}_{slot}_{op}"](states[src], stride,
+                                                 activated(src) if wants_relu else None)
+
+        for b in range(len(sels) // 4):
+            outputs = [mix(sels[4 * b + 2 * slot], lambda src, b=b, slot=slot: mix(
+                sels[4 * b + 2 * slot + 1], lambda k, src=src: slot_output(b, slot, src, k)))
+                for slot in range(2)]
+            states.append(outputs[0] + outputs[1])  # type: ignore[operator]
+        n = len(sels) // 4
+        loose = tuple(range(2, n + 2))
+        kept = [activated(i) * self._unread(sels, i) for i in loose]
+        return self.combine(kept, loose)  # (B, C, H', W')
+
+    @staticmethod
+    def _unread(sels: list[Selector], i: int) -> torch.Tensor | float:
+        """The weight of "no later slot reads node i" (product over the slots that could)."""
+        weight: torch.Tensor | float = 1.0
+        for b in range(max(0, i - 1), len(sels) // 4):  # nodes b + 2 > i may read node i
+            for slot in range(2):
+                sel = sels[4 * b + 2 * slot]
+                read = float(sel == i) if isinstance(sel, int) else sel[0][i]
+                weight = weight * (1 - read)
+        return weight
+
     @staticmethod
     def _pre(pre: nn.Module | None, activated: torch.Tensor) -> torch.Tensor:
         if pre is None:
@@ -224,11 +266,12 @@ class MicroNet(nn.Module):
 
     def __init__(self, arch: MicroCell | None, n_nodes: int = 5, channels: int = 20,
                  cells_per_stage: int = 2, num_classes: int = 10, in_channels: int = 3,
-                 auxiliary: bool = False, dropout: float = 0.0) -> None:
+                 auxiliary: bool = False, dropout: float = 0.0,
+                 bn: dict[str, bool] | None = None) -> None:
         super().__init__()
-        self.arch = arch
+        self.arch, self.n_nodes = arch, n_nodes
         bn = ({"affine": True, "track_running_stats": True} if arch is not None
-              else {"affine": False, "track_running_stats": False})
+              else {"affine": False, "track_running_stats": False, **(bn or {})})
         c = channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 3 * c, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(3 * c, **bn))
@@ -258,9 +301,11 @@ class MicroNet(nn.Module):
         self.classifier = nn.Linear(c_p, num_classes)
         self.drop_path_prob = 0.0  # set by the training loop (scheduled)
 
-    def forward(self, x: torch.Tensor, arch: MicroCell | None = None):  # type: ignore[override]
+    def forward(self, x: torch.Tensor, arch: Any = None):  # type: ignore[override]
         arch = arch if arch is not None else self.arch
         assert arch is not None, "the supernet needs an architecture to run"
+        if isinstance(arch, Relaxed):
+            return self.forward_relaxed(x, arch)
         a0 = a1 = torch.relu(self.stem(x))  # ReLU'd cell inputs, (B, 3C, H, W)
         aux_logits = None
         for i, (cell, kind) in enumerate(zip(self.cells, self.kinds)):
@@ -273,6 +318,18 @@ class MicroNet(nn.Module):
                 aux_logits = self.aux(out)
         out = self.classifier(self.dropout(a1.mean(dim=(2, 3))))  # (B, classes)
         return (out, aux_logits) if aux_logits is not None else out
+
+    def forward_relaxed(self, x: torch.Tensor, path: Relaxed) -> torch.Tensor:
+        """The supernet on a relaxed path (a weight vector per decision)."""
+        assert self.arch is None, "a stand-alone network runs its own architecture"
+        sels = selectors(ENASMicroSpace(self.n_nodes), path)
+        per_cell = 4 * self.n_nodes
+        a0 = a1 = torch.relu(self.stem(x))
+        for cell, kind in zip(self.cells, self.kinds):
+            k = CELLS.index(kind)
+            out = cell.forward_relaxed(a0, a1, sels[k * per_cell:(k + 1) * per_cell])
+            a0, a1 = a1, torch.relu(out)
+        return self.classifier(self.dropout(a1.mean(dim=(2, 3))))
 
 
 @SPACES.register("enas-micro")
@@ -332,6 +389,8 @@ class ENASMicroSpace(SearchSpace):
                         auxiliary, dropout)
 
     def supernet(self, channels: int = 20, cells_per_stage: int = 2, num_classes: int = 10,
-                 in_channels: int = 3, **_: Any) -> MicroNet:
+                 in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False,
+                 **_: Any) -> MicroNet:
         """Shared weights for every sub-network (ENAS's search: 20 channels, 2 per stage)."""
-        return MicroNet(None, self.n_nodes, channels, cells_per_stage, num_classes, in_channels)
+        return MicroNet(None, self.n_nodes, channels, cells_per_stage, num_classes, in_channels,
+                        bn={"affine": bn_affine, "track_running_stats": bn_track})

@@ -146,8 +146,11 @@ class Cell(nn.Module):
                  reduction: bool, reduction_prev: bool) -> None:
         super().__init__()
         self.blocks = blocks
-        self.pre0 = FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c, 1)
-        self.pre1 = ReLUConvBN(c_p, c, 1)
+        read = {i for b in blocks for i in (b.in1, b.in2)}
+        # an input no block reads needs no preprocessing (it would hold weights never trained)
+        self.pre0 = None if 0 not in read else (
+            FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c, 1))
+        self.pre1 = ReLUConvBN(c_p, c, 1) if 1 in read else None
         widths = [c, c]  # channels of each hidden state
         self.ops = nn.ModuleList()
         for block in blocks:
@@ -156,12 +159,12 @@ class Cell(nn.Module):
                 for i, op in ((block.in1, block.op1), (block.in2, block.op2)))
             self.ops.append(pair)
             widths.append(2 * c if block.combine == "concat" else c)
-        read = {i for b in blocks for i in (b.in1, b.in2)}
         self.ends = [2 + b for b in range(len(blocks)) if 2 + b not in read]
         self.c_out = sum(widths[i] for i in self.ends)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float) -> torch.Tensor:
-        states = [self.pre0(s0), self.pre1(s1)]  # (B, C, H, W) each
+        # (B, C, H, W) each; an unread input stays as it is (nothing looks at it)
+        states = [s if pre is None else pre(s) for pre, s in ((self.pre0, s0), (self.pre1, s1))]
         for block, pair in zip(self.blocks, self.ops):
             outs = []
             for (i, op), module in zip(((block.in1, block.op1), (block.in2, block.op2)), pair):

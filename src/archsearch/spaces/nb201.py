@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
+from archsearch.nn.mixed import Selector, mix, selectors
 from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -143,18 +144,20 @@ class NB201Net(nn.Module):
     """Stem -> [N cells, reduce] x 2 -> N cells -> BN-ReLU -> pool -> linear.
 
     ``cell=None`` makes the supernet: every cell position holds the weights of both
-    convolutions on each of its 6 edges, BatchNorm keeps no running statistics and has no
-    affine parameters, and ``forward(x, cell)`` runs that cell's sub-network.
+    convolutions on each of its 6 edges, and ``forward(x, path)`` runs a cell's sub-network
+    or a relaxed path (a weight vector over the 5 ops of each edge: DARTS' mixed op).
+    ``bn`` (supernet only) sets BatchNorm's ``affine`` and ``track_running_stats`` (default
+    neither: every batch normalised with its own statistics).
     """
 
     def __init__(
         self, cell: NB201Cell | None, channels: int = 16, cells_per_stage: int = 5,
-        num_classes: int = 10, in_channels: int = 3,
+        num_classes: int = 10, in_channels: int = 3, bn: dict[str, bool] | None = None,
     ) -> None:
         super().__init__()
         self.cell = cell
         bn = ({"affine": True, "track_running_stats": True} if cell is not None
-              else {"affine": False, "track_running_stats": False})
+              else {"affine": False, "track_running_stats": False, **(bn or {})})
         c = channels
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c, **bn)
@@ -169,12 +172,13 @@ class NB201Net(nn.Module):
         self.head = nn.Sequential(nn.BatchNorm2d(c, **bn), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(c, num_classes)
 
-    def forward(self, x: torch.Tensor, cell: NB201Cell | None = None) -> torch.Tensor:
-        cell = cell if cell is not None else self.cell
-        assert cell is not None, "the supernet needs a cell to run"
+    def forward(self, x: torch.Tensor, path: Any = None) -> torch.Tensor:
+        path = path if path is not None else self.cell
+        assert path is not None, "the supernet needs a cell (or a relaxed path) to run"
+        sels = selectors(SPACE, path)  # one per edge: an op index, or weights over the ops
         x = self.stem(x)  # (B, C, H, W)
         for layer in self.cells:
-            x = layer(x, cell) if isinstance(layer, NB201CellModule) else layer(x)
+            x = layer(x, sels) if isinstance(layer, NB201CellModule) else layer(x)
         x = self.head(x).mean(dim=(2, 3))  # (B, 4C)
         return self.classifier(x)  # (B, num_classes)
 
@@ -210,15 +214,21 @@ class NB201CellModule(nn.Module):
             for e in range(len(EDGES))
         )
 
-    def forward(self, x: torch.Tensor, cell: NB201Cell) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sels: list[Selector]) -> torch.Tensor:
         nodes = [x]
         for j in range(1, N_NODES):
-            total = 0
-            for e, ((t, i), op) in enumerate(zip(EDGES, cell.ops)):
-                if t == j and op != "none":  # none adds zeros: skip the work
-                    total = total + self.ops[e][op](nodes[i])
-            nodes.append(total if torch.is_tensor(total) else torch.zeros_like(x))
+            total = None
+            for e, (t, i) in enumerate(EDGES):
+                if t == j:
+                    y = mix(sels[e], lambda k, e=e, i=i: self._op(e, k, nodes[i]))
+                    if y is not None:
+                        total = y if total is None else total + y
+            nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[-1]
+
+    def _op(self, edge: int, k: int, x: torch.Tensor) -> torch.Tensor | None:
+        """Op k of an edge on x; None for ``none`` (it adds zeros: skip the work)."""
+        return None if OPS[k] == "none" else self.ops[edge][OPS[k]](x)
 
 
 @SPACES.register("nb201")
@@ -258,7 +268,11 @@ class NB201Space(SearchSpace):
 
     def supernet(
         self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
-        in_channels: int = 3, **_: Any,
+        in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False, **_: Any,
     ) -> NB201Net:
         """Shared weights for all 15,625 cells (the benchmark's network by default)."""
-        return NB201Net(None, channels, cells_per_stage, num_classes, in_channels)
+        return NB201Net(None, channels, cells_per_stage, num_classes, in_channels,
+                        {"affine": bn_affine, "track_running_stats": bn_track})
+
+
+SPACE = NB201Space()  # the decisions the supernet's paths are read against

@@ -1,9 +1,13 @@
 """Strategies: which architecture next? Importing this package registers them."""
 
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import WAIT, Proposal, Strategy
+from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nasrl import NASRL
 from archsearch.strategies.random_search import RandomSearch
 from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
 
-__all__ = ["NASRL", "RandomSearch", "RegularizedEvolution", "Reinforce", "Strategy"]
+__all__ = [
+    "NASRL", "WAIT", "Hyperband", "Proposal", "RandomSearch", "RegularizedEvolution", "Reinforce",
+    "Strategy",
+]

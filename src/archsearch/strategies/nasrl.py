@@ -32,6 +32,7 @@ import torch
 
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.strategies.base import Proposal
 from archsearch.strategies.reinforce import Reinforce
 from archsearch.types import Result
 
@@ -56,7 +57,8 @@ class NASRL(Reinforce):
         self.curriculum = tuple(curriculum) if curriculum is not None else None
         self.ppo, self.ppo_epochs, self.ppo_clip = ppo, ppo_epochs, ppo_clip
         self.n_asked = 0
-        self.old_log_prob: dict[str, float] = {}  # PPO: log p(arch) when it was proposed
+        # PPO: log p(arch) when it was proposed, per pending proposal of it (oldest first)
+        self.old_log_prob: dict[str, list[float]] = {}
         self.batch: list[tuple[list[int], float, float]] = []  # (choices, advantage, old log p)
 
     # ---- proposing ---------------------------------------------------------------------------
@@ -67,19 +69,19 @@ class NASRL(Reinforce):
         start, step, every = self.curriculum
         return min(self.space.depth, start + step * (self.n_asked // every))  # type: ignore[attr-defined]
 
-    def ask(self) -> Architecture | None:
+    def suggest(self) -> Architecture | None:
         depth = self.current_depth()
         if depth is not None and depth != self.controller.depth:  # type: ignore[attr-defined]
             self.controller.depth = depth  # type: ignore[attr-defined]
             self.candidates.clear()
-        arch = super().ask()
+        arch = super().suggest()
         if arch is not None:
             self.n_asked += 1
             if self.ppo:
                 with torch.no_grad():
                     choices = torch.tensor([self.space.encode(arch)])
-                    self.old_log_prob[arch.to_str()] = float(
-                        self.controller.log_prob(choices).log_prob[0])
+                    self.old_log_prob.setdefault(arch.to_str(), []).append(float(
+                        self.controller.log_prob(choices).log_prob[0]))
         return arch
 
     # ---- learning ----------------------------------------------------------------------------
@@ -88,9 +90,12 @@ class NASRL(Reinforce):
         value = result.metrics.get(self.reward_metric, result.objective)
         return float(value) ** self.reward_power
 
-    def tell(self, arch: Architecture, result: Result) -> None:
-        self.n_told += 1
-        old = self.old_log_prob.pop(arch.to_str(), math.nan)
+    def observe(self, proposal: Proposal, result: Result) -> None:
+        arch = proposal.arch
+        pending = self.old_log_prob.get(arch.to_str(), [])
+        old = pending.pop(0) if pending else math.nan
+        if not pending:
+            self.old_log_prob.pop(arch.to_str(), None)
         if not result.ok:
             return
         reward = self.reward(result)
@@ -133,14 +138,15 @@ class NASRL(Reinforce):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "n_asked": self.n_asked,
-                "old_log_prob": dict(self.old_log_prob),
+                "old_log_prob": {k: list(v) for k, v in self.old_log_prob.items()},
                 "batch": [[c, a, o] for c, a, o in self.batch],
                 "depth": getattr(self.controller, "depth", None)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.n_asked = state["n_asked"]
-        self.old_log_prob = dict(state["old_log_prob"])
+        self.old_log_prob = {k: [v] if isinstance(v, float) else list(v)  # first wave: floats
+                             for k, v in state["old_log_prob"].items()}
         self.batch = [(list(c), float(a), float(o)) for c, a, o in state["batch"]]
         if state["depth"] is not None:
             self.controller.depth = state["depth"]  # type: ignore[attr-defined]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import Proposal, Strategy
 from archsearch.types import Result
 
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    def ask(self) -> Architecture | None:
+    def suggest(self) -> Architecture | None:
         return self.random_unseen()
 
-    def tell(self, arch: Architecture, result: Result) -> None:
-        self.n_told += 1
+    def observe(self, proposal: Proposal, result: Result) -> None:
+        pass

@@ -17,7 +17,7 @@ from typing import Any
 
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import Proposal, Strategy
 from archsearch.types import Result
 
 
@@ -36,7 +36,7 @@ class RegularizedEvolution(Strategy):
         self.n_asked = 0
         self.warm_start = [space.parse(a).to_str() for a in (warm_start or [])]
 
-    def ask(self) -> Architecture | None:
+    def suggest(self) -> Architecture | None:
         self.n_asked += 1
         while self.n_asked <= len(self.warm_start):
             arch = self.space.parse(self.warm_start[self.n_asked - 1])
@@ -57,11 +57,10 @@ class RegularizedEvolution(Strategy):
                 return child
         return self.random_unseen()
 
-    def tell(self, arch: Architecture, result: Result) -> None:
-        self.n_told += 1
+    def observe(self, proposal: Proposal, result: Result) -> None:
         if not result.ok:
             return  # a failed trial neither joins the population nor ages it
-        self.population.append((arch.to_str(), float(result.objective)))
+        self.population.append((proposal.arch.to_str(), float(result.objective)))
         while len(self.population) > self.population_size:
             self.population.popleft()
 

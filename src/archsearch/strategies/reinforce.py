@@ -25,7 +25,7 @@ import torch
 
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import Proposal, Strategy
 from archsearch.strategies.controller import make_controller
 from archsearch.types import Result
 
@@ -58,7 +58,7 @@ class Reinforce(Strategy):
         self.buffer: list[tuple[list[int], float]] = []  # (choices, advantage) awaiting a step
         self.candidates: list[list[int]] = []  # drawn from the current policy, not yet proposed
 
-    def ask(self) -> Architecture | None:
+    def suggest(self) -> Architecture | None:
         if self.exhausted():
             return None
         # Candidates are i.i.d. draws from the current policy, drawn 16 at a time in one batched
@@ -76,8 +76,7 @@ class Reinforce(Strategy):
         """n architectures from the current policy, not proposed (no dedup, no history)."""
         return [self.space.decode(c) for c in self.controller.sample(n, self.generator).tolist()]
 
-    def tell(self, arch: Architecture, result: Result) -> None:
-        self.n_told += 1
+    def observe(self, proposal: Proposal, result: Result) -> None:
         if not result.ok:
             return
         reward = float(result.objective)
@@ -88,7 +87,7 @@ class Reinforce(Strategy):
         if self.normalize:
             self.adv_var = self.baseline_decay * self.adv_var + (1 - self.baseline_decay) * advantage**2
             advantage /= math.sqrt(self.adv_var) + 1e-8
-        self.buffer.append((list(self.space.encode(arch)), advantage))
+        self.buffer.append((list(self.space.encode(proposal.arch)), advantage))
         if len(self.buffer) >= self.batch_size:
             self.update()
 

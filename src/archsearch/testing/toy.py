@@ -8,7 +8,8 @@ has a gradient to follow; ``delay`` makes each evaluation take that long (for ki
 first time it evaluates one of them (a marker file in ``marker_dir`` remembers), and ``pid_dir``
 receives one file per evaluating process, named by its PID (for tests that kill workers), and
 ``work`` does that many 256x256 matrix products first (a fixed amount of CPU work per trial, for
-executor throughput benchmarks).
+executor throughput benchmarks). A budget of ``e`` epochs scales the score by e / (e + 1) (a
+low fidelity that keeps the order) and costs ``e`` simulated seconds.
 """
 
 from __future__ import annotations
@@ -116,4 +117,9 @@ class ToyEstimator(Estimator):
         score = 0.0
         for c, t, d in zip(choices, self.target, self.space.decisions()):
             score += 1.0 if c == t else 0.5 * (1 - abs(c - t) / d.n_options)
-        return Result(score, {"score": score})
+        if budget is None or budget.epochs is None:
+            return Result(score, {"score": score})
+        # a budget of e epochs sees the score shrunk by e / (e + 1) (the order is kept) and
+        # costs e (simulated) seconds
+        seen = score * budget.epochs / (budget.epochs + 1)
+        return Result(seen, {"score": seen, "epochs": budget.epochs}, float(budget.epochs))

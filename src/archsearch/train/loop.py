@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ from archsearch.data.splits import ImageData, Split
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: float = 10.0  # fractional epochs train that fraction of the steps
+    steps: int | None = None  # optimizer steps in all, in place of epochs
     batch_size: int = 64
     lr: float = 0.05
     lr_min: float = 0.0
@@ -56,8 +58,17 @@ def cosine_lr(step: int, total: int, lr: float, lr_min: float) -> float:
 def fit(
     model: nn.Module, data: ImageData, config: TrainConfig, generator: torch.Generator,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-) -> dict[str, float]:
-    """Train ``model`` on ``data.train`` (model and data already on the same device)."""
+    resume: dict[str, Any] | None = None, horizon: float | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` on ``data.train`` (model and data already on the same device) for
+    ``config.epochs`` (or ``config.steps``) in all.
+
+    ``horizon`` (epochs, default ``config.epochs``) is the length of the cosine schedule and of
+    the drop-path ramp: training to fewer epochs than the horizon is a prefix of the longer run,
+    so that a later call with ``resume`` (the ``state`` this call returns: optimizer, generator,
+    step and the current epoch's batch order) continues it exactly, as Hyperband's promotions
+    do when they continue a lower rung instead of restarting.
+    """
     device = data.train.x.device
     memory = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory)
@@ -67,16 +78,24 @@ def fit(
     )
     n = len(data.train)
     steps_per_epoch = max(1, n // config.batch_size)
-    total = max(1, round(config.epochs * steps_per_epoch))
+    total = config.steps or max(1, round(config.epochs * steps_per_epoch))
+    schedule = total if horizon is None else max(total, round(horizon * steps_per_epoch))
+    step, order = 0, None
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        generator.set_state(resume["generator"])
+        step, order = int(resume["step"]), resume["order"]
     start = time.perf_counter()
-    step, stats = 0, {"train_loss": math.nan, "train_acc": math.nan}
+    stats = {"train_loss": math.nan, "train_acc": math.nan}
     model.train()
     while step < total:
-        order = torch.randperm(n, device=device, generator=generator)
+        first = step % steps_per_epoch  # > 0 only when resuming within an epoch
+        if first == 0 or order is None:
+            order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         seen = 0
-        for i in range(steps_per_epoch):
+        for i in range(first, steps_per_epoch):
             if step >= total:
                 break
             idx = order[i * config.batch_size:(i + 1) * config.batch_size]
@@ -84,9 +103,9 @@ def fit(
             x = x.contiguous(memory_format=memory)
             y = data.train.y[idx]
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(step, total, config.lr, config.lr_min)
+                group["lr"] = cosine_lr(step, schedule, config.lr, config.lr_min)
             if hasattr(model, "drop_path_prob"):
-                model.drop_path_prob = config.drop_path * step / total
+                model.drop_path_prob = config.drop_path * step / schedule
             with autocast(device, config.amp):
                 out = model(x)
                 logits, aux = out if isinstance(out, tuple) else (out, None)
@@ -105,7 +124,10 @@ def fit(
         stats = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
         if on_epoch is not None:
             on_epoch(math.ceil(step / steps_per_epoch), stats)
-    return {**stats, "train_seconds": time.perf_counter() - start, "steps": float(step)}
+    state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+             "step": step, "order": order}
+    return {**stats, "train_seconds": time.perf_counter() - start, "steps": float(step),
+            "state": state}
 
 
 @torch.no_grad()

@@ -1,0 +1,102 @@
+"""Paths through a supernet: per decision either one choice or a weight vector over its options.
+
+A supernet's ``forward(x, path)`` takes an architecture of its space (one choice per decision:
+the sub-network ENAS or SPOS trains) or a :class:`Relaxed` path (a weight vector per decision:
+DARTS' softmax, GDAS's or SNAS's Gumbel samples). Inside, each decision becomes a *selector*
+(:func:`selectors`), and every place the supernet makes that decision calls :func:`mix`::
+
+    y = mix(selector, lambda j: ops[j](x))
+
+With a choice, ``mix`` runs that one option (the discrete sub-network, exactly as before); with
+weights, the weighted sum of the options' outputs, skipping options whose output is nothing
+(``none``: ``compute`` returns None) and options outside ``active``. ``active`` is decided on the
+host by the method (GDAS computes only its sampled op, SPOS-style methods one path), so a step
+never waits for the device to say which weights are zero; without it, zero weights are skipped
+when the weights live on the CPU (where reading them costs nothing) and all options run
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from archsearch.errors import ArchitectureError
+
+Weighted = tuple[torch.Tensor, tuple[int, ...]]  # (weights over the options, options to compute)
+Selector = int | Weighted
+
+
+@dataclass(frozen=True, eq=False)
+class Relaxed:
+    """A weight vector per decision of a space, in its ``decisions()`` order.
+
+    ``active``: per decision, the options worth computing (None: every option with a nonzero
+    weight where that is free to check, else all)."""
+
+    weights: tuple[torch.Tensor, ...]
+    active: tuple[tuple[int, ...], ...] | None = None
+
+
+def selectors(space: Any, path: Any) -> list[Selector]:
+    """One selector per decision of ``space``: the choices of an architecture, or (weights,
+    active options) of a :class:`Relaxed` path, checked against the decisions' sizes."""
+    if not isinstance(path, Relaxed):
+        return list(space.encode(path))
+    decisions = space.decisions()
+    if len(path.weights) != len(decisions):
+        raise ArchitectureError(f"{space.name}: a relaxed path needs {len(decisions)} weight "
+                                f"vectors, got {len(path.weights)}")
+    out: list[Selector] = []
+    for d, (decision, w) in enumerate(zip(decisions, path.weights)):
+        if w.shape != (decision.n_options,):
+            raise ArchitectureError(f"{space.name}: decision {decision.label} takes "
+                                    f"{decision.n_options} weights, got shape {tuple(w.shape)}")
+        if path.active is not None:
+            active = tuple(path.active[d])
+        elif w.device.type == "cpu":
+            active = tuple(int(j) for j in torch.nonzero(w.detach()).flatten())
+        else:
+            active = tuple(range(decision.n_options))
+        out.append((w, active))
+    return out
+
+
+def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> torch.Tensor | None:
+    """Option ``selector``'s output, or the weighted sum of the active options' outputs;
+    None when nothing contributes (e.g. only ``none``)."""
+    if isinstance(selector, int):
+        return compute(selector)
+    weights, active = selector
+    total = None
+    for j in active:
+        y = compute(j)
+        if y is not None:
+            total = weights[j] * y if total is None else total + weights[j] * y
+    return total
+
+
+def chosen(selector: Selector) -> int | None:
+    """The single option a selector picks (a choice, or weights with one active option)."""
+    if isinstance(selector, int):
+        return selector
+    return selector[1][0] if len(selector[1]) == 1 else None
+
+
+def one_hot(space: Any, arch: Any) -> Relaxed:
+    """``arch`` as a relaxed path of one-hot weights (for tests: it must compute ``arch``)."""
+    vectors = []
+    for decision, c in zip(space.decisions(), space.encode(arch)):
+        w = torch.zeros(decision.n_options)
+        w[c] = 1.0
+        vectors.append(w)
+    return Relaxed(tuple(vectors))
+
+
+def uniform(space: Any, device: torch.device | str = "cpu") -> Relaxed:
+    """Equal weights over every option of every decision (DARTS at initialisation)."""
+    return Relaxed(tuple(torch.full((d.n_options,), 1.0 / d.n_options, device=device)
+                         for d in space.decisions()))
