@@ -198,6 +198,35 @@ class SharedWeightsEstimator(Estimator):
             out.append(rewards[0] if batches == 1 else torch.stack(rewards).mean())
         return torch.stack(out)
 
+    @torch.no_grad()
+    def recalibrate(self, path: Any, batches: int) -> None:
+        """Reset BatchNorm's running statistics and re-estimate them for ``path`` from the
+        first ``batches`` minibatches of a fixed order of the training split, unaugmented
+        (SPOS's recalibration: a sub-network is scored with its own statistics, not ones
+        accumulated over every path the supernet trained). Deterministic; needs bn_track."""
+        norms = [m for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        if not self.bn["bn_track"] or not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+        self.model.train()
+        order = self.calibration_order()
+        for i in range(min(batches, max(1, len(order) // self.batch_size))):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.data.train.x[idx].contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.amp):
+                self.model(x, path)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+    def calibration_order(self) -> torch.Tensor:
+        if getattr(self, "_calibration", None) is None:
+            g = torch.Generator().manual_seed(0x5EED)
+            self._calibration = torch.randperm(len(self.data.train), generator=g).to(self.device)
+        return self._calibration
+
     def rewards(self, archs: Sequence[Architecture]) -> torch.Tensor:
         """ENAS's reward for each architecture, each on its own random validation minibatch."""
         return self.score(archs, 1, shared=False)
