@@ -37,12 +37,13 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("argv, message", [
     (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
-    (["search", "--strategy", "nope"], "valid strategy names: enas, evolution, hyperband, nas-rl, random, reinforce"),
+    (["search", "--strategy", "nope"],
+     "valid method names: enas, evolution, hyperband, nas-rl, random, reinforce, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],
-     "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, tabular, "
-     "toy, zero-cost"),
+     "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, "
+     "supernet-checkpoint, tabular, toy, zero-cost"),
     (["search", "--estimator", "tabular"], "drop --estimator tabular"),
-    (["search", "--trials", "5"], "--trials and --time are for black-box"),
+    (["search", "--trials", "5"], "--trials and --time are for trials methods"),
     (["search", "--strategy", "evolution", "--estimator", "tabular"],
      "needs --benchmark CSV and --metric COLUMN"),
     (["search", "--data", "/no/such/dir"], "does not exist"),
@@ -51,7 +52,7 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
       "ray", "--ray-address", "127.0.0.1:1"], "Ray"),
     (["search", "--strategy", "random", "--space", "toy", "--estimator", "toy",
       "--ray-address", "127.0.0.1:1"], "--ray-address and --gpus-per-trial are for --executor"),
-    (["search", "--strategy", "random", "--retries", "-1"], "--retries must be at least 0"),
+    (["search", "--strategy", "random", "--retries", "-1"], "retries must be at least 0"),
     (["show", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|bad~0|none~1|"],
      "expected 3 nodes"),
     (["show", "--space", "nb201", "--arch",
@@ -100,11 +101,11 @@ def test_resume_extends_and_refuses_a_different_configuration(table: Path, tmp_p
     run = tmp_path / "run"
     assert main(tabular(table, run)) == 0
     assert main(tabular(table, run)) == 2  # exists, no --resume
-    assert "pass --resume" in capsys.readouterr().err
+    assert "already holds a run; resume it (--resume)" in capsys.readouterr().err
     assert main(tabular(table, run, "--resume", "--strategy", "random")) == 2
     err = capsys.readouterr().err
     assert "different configuration" in err
-    assert "flags.strategy: run has 'evolution', now 'random'" in err
+    assert "run.method: run has 'evolution', now 'random'" in err
     assert not (tmp_path / "runs").exists()
     assert main(["search", "--run", str(run), "--resume", "--trials", "40",
                  "--no-progress"]) == 0

@@ -37,8 +37,8 @@ def test_enas_search_show_train_export(images: str, tmp_path: Path, capsys) -> N
     assert (run / "enas.pt").exists() and (run / "best_model.pt").exists()
     assert main(["show", str(run), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["n_trials"]["complete"] == 2  # one row per epoch
-    assert shown["best_arch"] == shown["trials"][-1]["arch"]  # ENAS's answer: the last derived
+    assert len(shown["epochs"]) == 2 and shown["trials"] == []  # one record per epoch
+    assert shown["best_arch"] == shown["epochs"][-1]["derived"]  # ENAS's answer: the last derived
     assert main(["train", str(run), "--epochs", "0.5", "--no-progress",
                  "--json", str(tmp_path / "t.json")]) == 0
     assert json.loads((tmp_path / "t.json").read_text())["best"]["arch"] == shown["best_arch"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import math
+import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,28 +31,29 @@ def parse_options(items: Iterable[str] | None, flag: str) -> dict[str, Any]:
 
 
 def open_run(run: str) -> SQLiteStorage:
+    """A run's database, read-only (nothing is written into it, or into any file given)."""
     path = Path(run)
     db = path / DB_NAME if path.is_dir() else path
     if not db.is_file():
         raise UserError(f"no run at {run!r} (expected a run folder holding {DB_NAME})")
-    return SQLiteStorage(db)
+    try:
+        return SQLiteStorage(db, readonly=True)
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{db} is damaged or not an archsearch run database ({exc})") from None
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    a, b = flatten(old), flatten(new)
-    return [f"  {k}: run has {a.get(k, '(unset)')!r}, now {b.get(k, '(unset)')!r}"
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+def check_output(path: str | None) -> None:
+    """Refuse an output file that cannot be written, before any work is done."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"output {path!r} is a folder; give a file name")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {path!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UserError(f"cannot write {path!r}: permission denied")
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -66,3 +70,14 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(lines)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with every non-finite float made None (JSON has no NaN or infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value

@@ -1,9 +1,16 @@
-"""``archsearch``: search | train | export | bench | show. User mistakes print one line, exit 2."""
+"""``archsearch``: search | train | export | bench | score | show | methods.
+
+User mistakes print one line and exit 2, never a traceback. SIGTERM stops like Ctrl-C (finished
+work kept, exit 130 after the message); a closed output pipe (``archsearch show RUN | head``)
+ends quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from archsearch import __version__
@@ -11,19 +18,23 @@ from archsearch.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from archsearch.cli import bench, score, search, show, train
+    from archsearch.cli import bench, methods, score, search, show, train
 
     parser = argparse.ArgumentParser(
         prog="archsearch",
-        description="Neural architecture search: a search space, a strategy and an estimator.",
+        description="Neural architecture search: a search space, a method and an estimator.",
     )
     parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (search, train, bench, score, show):
+    for module in (search, train, bench, score, show, methods):
         module.add_parser(sub)
     return parser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a SIGTERM stops the run like Ctrl-C: cleanly, work kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run_command(args) or 0)
     except UserError as exc:
@@ -42,6 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a full disk, a read-only folder: what and where, no traceback
+        if args.verbose >= 2:
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"archsearch {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def entry() -> None:

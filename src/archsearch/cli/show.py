@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from archsearch.cli.common import fmt, open_run, table
+from archsearch.cli.common import fmt, jsonable, open_run, table
 from archsearch.errors import UserError
 from archsearch.experiment.experiment import best_trial
 from archsearch.registry import SPACES
@@ -64,11 +64,23 @@ def show_arch(space_name: str, text: str, as_json: bool) -> int:
     return 0
 
 
+def describe(config: dict[str, Any]) -> str:
+    """``space x method x estimator`` of a run's stored configuration (either version)."""
+    if "run" in config:  # the resolved form
+        return (f"{config['run']['space']} x {config['run']['method']} x "
+                f"{config['estimator']['name']}")
+    return (f"{config['space']['name']} x {config['strategy']['name']} x "
+            f"{config['estimator']['name']}")
+
+
 def show_run(run_dir: str, top: int, as_json: bool) -> int:
+    if top < 0:
+        raise UserError(f"--top must be at least 0, not {top}")
     storage = open_run(run_dir)
     records = storage.trials()
     config = storage.get_meta("config") or {}
     final = storage.get_meta("final")
+    epochs = storage.get_meta("epochs") or []
     stated = storage.get_meta("best_arch")  # the search's answer (ENAS: the derived one)
     storage.close()
     best = best_trial(records)
@@ -78,37 +90,57 @@ def show_run(run_dir: str, top: int, as_json: bool) -> int:
     ranked = sorted((r for r in records if r.objective is not None),
                     key=lambda r: r.objective, reverse=True)  # type: ignore[arg-type, return-value]
     if as_json:
-        print(json.dumps({
+        print(json.dumps(jsonable({
             "run": run_dir, "config": config, "n_trials": counts,
-            "best_arch": best.arch if best else None,
+            "best_arch": stated if stated is not None else (best.arch if best else None),
             "best_objective": best.objective if best else None,
             "best_metrics": dict(best.metrics) if best else None,
-            "final": final["rows"] if final else None,
+            "final": final["rows"] if final else None, "epochs": epochs,
             "trials": [{"number": r.number, "arch": r.arch, "state": r.state.value,
                         "objective": r.objective, "metrics": dict(r.metrics), "error": r.error,
-                        "seconds": r.seconds, "attempts": r.attempts} for r in records],
-        }, indent=2))
+                        "seconds": r.seconds, "attempts": r.attempts,
+                        "budget": None if r.budget is None else r.budget.to_json(),
+                        "cost_seconds": r.cost_seconds} for r in records],
+        }), indent=2, default=str, allow_nan=False))
         return 0
     print(f"run {run_dir}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     if config:
-        print(f"  {config['space']['name']} x {config['strategy']['name']} x "
-              f"{config['estimator']['name']}")
+        print(f"  {describe(config)}")
+    if epochs:
+        show_epochs(epochs, stated)
     if ranked:
         print(f"\nbest {min(top, len(ranked))}:")
         print(table([[str(r.number), fmt(r.objective), r.arch] for r in ranked[:top]],
                     ["trial", "objective", "architecture"]))
+    if records:
+        show_trials(records)
+    return 0
+
+
+def show_epochs(epochs: list[dict[str, Any]], stated: str | None) -> None:
+    keys = [k for k in ("shared_loss", "shared_acc", "reward", "entropy", "derived_score")
+            if any(k in r for r in epochs)]
+    print("\nepochs:")
+    print(table([[str(r["epoch"])] + [fmt(r.get(k)) for k in keys] + [fmt(r.get("seconds"), 1),
+                 r["derived"][:80]] for r in epochs], ["epoch", *keys, "seconds", "derived"]))
+    if stated is not None:
+        print(f"answer: {stated}")
+
+
+def show_trials(records: list[Any]) -> None:
     metric_keys = sorted({k for r in records for k in r.metrics})[:5]
+    budgets = any(r.budget is not None for r in records)
     print("\ntrials:")
     retried = any(r.attempts > 1 for r in records)
     print(table(
         [[str(r.number), r.state.value, fmt(r.objective)]
+         + ([r.budget.key() if r.budget else "-"] if budgets else [])
          + [fmt(r.metrics.get(k)) for k in metric_keys]
          + [fmt(r.seconds, 1)] + ([str(r.attempts)] if retried else [])
          + [(r.error if r.state.value == "failed" else r.arch)[:80]] for r in records],
-        ["trial", "state", "objective"] + metric_keys + ["seconds"]
-        + (["attempts"] if retried else []) + ["architecture / error"],
+        ["trial", "state", "objective"] + (["budget"] if budgets else []) + metric_keys
+        + ["seconds"] + (["attempts"] if retried else []) + ["architecture / error"],
     ))
     for r in records:  # retried trials that finished: what their failed attempts said
         if r.attempts > 1 and r.state.value == "complete" and r.error:
             print(f"  trial {r.number}: {r.error[:160]}")
-    return 0

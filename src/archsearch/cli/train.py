@@ -11,17 +11,21 @@ from typing import Any
 
 import torch
 
-from archsearch.cli.common import DB_NAME, open_run, parse_options
-from archsearch.cli.search import NETWORKS, print_final, run_final
+from archsearch.cli.common import check_output, parse_options
+from archsearch.cli.progress import Bars
+from archsearch.cli.report import print_final
 from archsearch.errors import UserError
-from archsearch.experiment.trial import build_space
-from archsearch.registry import SPACES, Spec
+from archsearch.experiment.storage import SQLiteStorage
+from archsearch.run import Run, RunConfig, resolve
+from archsearch.run.build import space_spec, spec
+from archsearch.run.config import _checked_estimator
+from archsearch.run.folder import DB_NAME
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="retrain an architecture from scratch (beside random ones)",
                        description="archsearch train RUN|ARCH_JSON [--epochs N] "
-                       "[--baseline-random K]")
+                       "[--baseline-random K] [--final-opt KEY=VALUE ...]")
     p.add_argument("target", help="a run folder, or architecture JSON (a file, or the text "
                    '{"space": ..., "arch": ...})')
     p.add_argument("--epochs", type=float, help="training epochs (default: the run's final "
@@ -33,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--final-opt", action="append", metavar="KEY=VALUE",
                    help="training option, e.g. cutout=16, drop_path=0.2, "
-                   "build={'channels': 36, 'cells_per_stage': 5, 'auxiliary': True}")
+                   "build={'channels': 36, 'cells_per_stage': 5, 'auxiliary': True}; for a run, "
+                   "these correct its final protocol")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run_command=train)
@@ -45,19 +50,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(run_command=export)
 
 
-def load_target(target: str) -> tuple[dict[str, Any], str, Path | None]:
-    """(run-like config, architecture string, run folder or None)."""
+def is_run(target: str) -> bool:
     path = Path(target)
-    if path.is_dir() or (path.exists() and path.name == DB_NAME):
-        storage = open_run(target)
-        config, best = storage.get_meta("config"), storage.get_meta("best_arch")
-        storage.close()
-        if best is None:
-            raise UserError(f"run {target!r} has no architecture yet (its search did not finish)")
-        return config, best, path if path.is_dir() else path.parent
+    return path.is_dir() or (path.is_file() and path.name == DB_NAME)
+
+
+def final_section(base: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """A final protocol with this command's corrections, checked before any training."""
+    options = {k: v for k, v in base.items() if k != "name"}
+    for flag in ("epochs", "data", "seed", "device"):
+        if getattr(args, flag) is not None:
+            options[flag] = getattr(args, flag)
+    if args.epochs is not None and args.epochs <= 0:
+        raise UserError(f"--epochs must be positive, not {args.epochs:g}")
+    options.update(parse_options(args.final_opt, "--final-opt"))
+    if base["name"] == "tabular":
+        raise UserError("this run's estimator is a table lookup; nothing to train")
+    return {"name": base["name"], **_checked_estimator(base["name"], options)}
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.baseline_random < 0:
+        raise UserError(f"--baseline-random must be at least 0, not {args.baseline_random}")
+    check_output(args.json)
+    if is_run(args.target):
+        folder = Path(args.target)
+        run = Run.resume(folder if folder.is_dir() else folder.parent)
+        try:
+            final = final_section(run.resolved["final"], args)
+            rows = run.final(Bars(not args.no_progress), final, args.baseline_random)
+        finally:
+            run.close()
+    else:
+        space_name, arch = parse_arch_json(args.target)
+        resolved = resolve(RunConfig(method="random", space=space_name))
+        final = final_section(resolved["final"], args)
+        rows = standalone_rows(resolved, arch, args, final)
+    print_final(rows, final, args.baseline_random)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"protocol": final, **rows}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def parse_arch_json(target: str) -> tuple[str, str]:
+    from archsearch.registry import SPACES
+
+    path = Path(target)
     text = path.read_text() if path.is_file() else target
     if not text.lstrip().startswith("{"):
-        raise UserError(f"{target!r} is neither a run folder nor architecture JSON "
+        raise UserError(f"{target[:80]!r} is neither a run folder nor architecture JSON "
                         '({"space": ..., "arch": ...})')
     try:
         data = json.loads(text)
@@ -65,58 +107,50 @@ def load_target(target: str) -> tuple[dict[str, Any], str, Path | None]:
         raise UserError(f"architecture JSON does not parse: {exc}") from None
     if not isinstance(data, dict) or "space" not in data or "arch" not in data:
         raise UserError('architecture JSON needs "space" and "arch"')
-    space = SPACES.create(data["space"])
-    arch = space.parse(str(data["arch"]))
-    build = NETWORKS.get(data["space"], ({}, {}))[1]
-    config = {"flags": {"seed": 0, "data": "digits"}, "space": {"name": data["space"], "config": {}},
-              "final": Spec("full-training", {"data": "digits", "epochs": 20.0, "seed": 0,
-                                              "device": "auto", "build": dict(build)}).to_json()}
-    return config, arch.to_str(), None
+    space = SPACES.create(str(data["space"]))
+    return space.name, space.parse(str(data["arch"])).to_str()
 
 
-def train(args: argparse.Namespace) -> int:
-    config, arch, run_dir = load_target(args.target)
-    final = Spec.from_json(config["final"])
-    if final.name not in ("full-training", "lm-training"):
-        raise UserError("this run's estimator is a table lookup; nothing to train")
-    options = dict(final.config)
-    for flag in ("epochs", "data", "seed", "device"):
-        if getattr(args, flag) is not None:
-            options[flag] = getattr(args, flag)
-    options.update(parse_options(args.final_opt, "--final-opt"))
-    config = {**config, "flags": {**config["flags"], "seed": options["seed"]}}
-    spec = Spec(final.name, options)
-    save = run_dir / "best_model.pt" if run_dir is not None else None
-    rows = run_final(config, arch, args.baseline_random, spec, not args.no_progress, save)
-    print_final(rows, spec, args.baseline_random)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"protocol": spec.to_json(), **rows}, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+def standalone_rows(resolved: dict[str, Any], arch: str, args: argparse.Namespace,
+                    final: dict[str, Any]) -> dict[str, Any]:
+    from archsearch.experiment.final import final_evaluation
+    from archsearch.experiment.trial import build_space
+
+    space = build_space(space_spec(resolved))
+    return final_evaluation(space, spec(final), space.parse(arch), args.baseline_random,
+                            final.get("seed", 0))
 
 
 def export(args: argparse.Namespace) -> int:
     from archsearch.data import load_image_data
+    from archsearch.experiment.trial import build_space
     from archsearch.report.draw import draw
 
-    config, arch_text, run_dir = load_target(args.run)
-    if run_dir is None:
-        raise UserError("export takes a run folder")
-    out = Path(args.out) if args.out else run_dir / "export"
+    folder = Path(args.run)
+    if not is_run(args.run):
+        raise UserError(f"no run at {args.run!r} (export takes a run folder)")
+    storage = SQLiteStorage(folder / DB_NAME, readonly=True)
+    resolved, best = storage.get_meta("config"), storage.get_meta("best_arch")
+    storage.close()
+    if not isinstance(resolved, dict) or "run" not in resolved:
+        raise UserError(f"{folder / DB_NAME} holds no run configuration this version reads")
+    if best is None:
+        raise UserError(f"run {args.run!r} has no architecture yet (its search did not finish)")
+    out = Path(args.out) if args.out else folder / "export"
     out.mkdir(parents=True, exist_ok=True)
-    space = build_space(Spec.from_json(config["space"]))
-    arch = space.parse(arch_text)
+    space = build_space(space_spec(resolved))
+    arch = space.parse(best)
     (out / "arch.json").write_text(json.dumps(arch.to_json(), indent=2) + "\n")
-    draw(arch, out / "cells.png")
+    draw(space, arch, out / "cells.png")
     print(f"wrote {out / 'arch.json'}\nwrote {out / 'cells.png'}")
-    final = Spec.from_json(config["final"])
-    if final.name != "full-training":
+    final = resolved["final"]
+    if final["name"] != "full-training":
         print("(no TorchScript model for this kind of run: retrain with `archsearch train`)")
         return 0
-    data = load_image_data(final.config.get("data", "digits"))
+    data = load_image_data(final.get("data", "digits"))
     model = space.build(arch, num_classes=data.num_classes, in_channels=data.shape[0],
-                        **final.config.get("build", {}))
-    weights = run_dir / "best_model.pt"
+                        **(final.get("build") or {}))
+    weights = folder / "best_model.pt"
     trained = weights.exists()
     if trained:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))

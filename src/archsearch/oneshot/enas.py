@@ -50,11 +50,12 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from archsearch.config import Config, option
 from archsearch.errors import UserError
 from archsearch.estimators.base import Estimator
 from archsearch.oneshot.base import OneShotSearch, SupernetEstimator
@@ -71,16 +72,38 @@ PRIOR_REFERENCE = 64  # random architectures a prior's scores are ranked against
 
 
 @dataclass(frozen=True)
-class ENASConfig:
-    epochs: int = 10
-    controller_steps: int = 30  # controller Adam steps per epoch (ENAS: 30)
-    aggregate: int = 10  # rewards per Adam step (ENAS: 10)
-    derive_samples: int = 32  # architectures sampled to derive the best
-    derive_batches: int = 1  # validation minibatches each derived candidate is scored on
-    warmup_epochs: int = 0  # epochs of uniform sampling, controller frozen (not in the paper)
-    shared_sampling: str = "controller"  # who picks the shared-weight archs: SHARED_SAMPLING
-    derive_window: int = 0  # last epochs whose scores of one candidate pool are averaged
-    prior_samples: int = 1000  # controller warm-up samples rewarded by a prior, if given
+class ENASConfig(Config):
+    """ENAS's options: the loop's, and its controller's (REINFORCE over an LSTM policy)."""
+
+    epochs: int = option(10, "search epochs (shared weights, then controller, then derive)",
+                         310, minimum=1)
+    controller_steps: int = option(30, "controller Adam steps per epoch", minimum=0)
+    aggregate: int = option(10, "rewards per controller Adam step", minimum=1)
+    derive_samples: int = option(32, "policy samples scored to derive the best", minimum=1)
+    derive_batches: int = option(1, "validation minibatches each derived candidate is scored "
+                                 "on", minimum=1)
+    warmup_epochs: int = option(0, "first epochs train the shared weights on uniform samples, "
+                                "controller frozen (not in the paper)", minimum=0)
+    shared_sampling: str = option("controller", "who picks the shared weights' architectures "
+                                  "after the warm-up (uniform, uniform-iso: not in the paper)",
+                                  choices=SHARED_SAMPLING)
+    derive_window: int = option(0, "last epochs whose scores of one candidate pool are "
+                                "averaged for the derive (0: the paper's derive)", minimum=0)
+    prior: str | None = option(None, "a zero-cost proxy that warms the controller up before "
+                               "the first epoch (Abdelfattah et al. 2021; not in ENAS)")
+    prior_samples: int = option(1000, "controller samples rewarded by the prior", minimum=0)
+    lr: float = option(0.0035, "controller Adam learning rate", minimum=0)
+    tanh_constant: float | None = option(1.10, "logits = c * tanh(logits / temperature)")
+    temperature: float | None = option(None, "controller logit temperature")
+    entropy_weight: float = option(1e-4, "entropy bonus of the policy gradient", minimum=0)
+    baseline_decay: float = option(0.99, "moving-average baseline decay", minimum=0, maximum=1)
+    hidden: int = option(100, "controller LSTM units (the official code: 2 layers of 32)",
+                         minimum=1)
+    layers: int = option(1, "controller LSTM layers", minimum=1)
+    penalty_weight: float = option(0.8, "weight of the controller's penalty (macro: the "
+                                   "skip-density KL)", minimum=0)
+    controller: dict = option({}, "extra options of the space's controller (op_tanh_reduce, "
+                              "skip_target)")
 
     def __post_init__(self) -> None:
         if self.derive_window < 0:
@@ -91,6 +114,14 @@ class ENASConfig:
                             f"(ENAS: controller), not {self.shared_sampling!r}")
         if self.prior_samples < 0:
             raise UserError(f"prior_samples must be >= 0, not {self.prior_samples}")
+
+    def controller_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`enas_controller` these options set."""
+        return {"lr": self.lr, "tanh_constant": self.tanh_constant,
+                "temperature": self.temperature, "entropy_weight": self.entropy_weight,
+                "baseline_decay": self.baseline_decay, "hidden": self.hidden,
+                "layers": self.layers, "penalty_weight": self.penalty_weight,
+                "controller": dict(self.controller)}
 
 
 # ENAS's official controller settings for the micro search (scripts/cifar10_micro_search.sh);
@@ -216,7 +247,7 @@ class ENAS(OneShotSearch):
     # ---- resume ---------------------------------------------------------------------------
 
     def method_state(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "pool": self.pool,
+        return {"config": self.config.to_dict(), "pool": self.pool,
                 "pool_scores": self.pool_scores, "controller": self.controller.state_dict()}
 
     def load_method_state(self, state: dict[str, Any]) -> None:

@@ -21,11 +21,12 @@ recalibration has statistics to replace.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from archsearch.config import Config, option
 from archsearch.errors import UserError
 from archsearch.oneshot.base import OneShotSearch, SupernetEstimator
 from archsearch.spaces.base import Architecture
@@ -35,12 +36,21 @@ SAMPLING = ("uniform", "uniform-iso")
 
 
 @dataclass(frozen=True)
-class SPOSConfig:
-    epochs: int = 10
-    sampling: str = "uniform"  # SAMPLING: over encodings (the paper) or isomorphism classes
-    derive_samples: int = 8  # uniform paths scored per epoch for the progress record
-    derive_batches: int = 1  # validation minibatches each is scored on
-    calibration_batches: int = 20  # training minibatches that re-estimate a path's BN stats
+class SPOSConfig(Config):
+    """SPOS's options: the supernet training's, then the evolutionary search's."""
+
+    epochs: int = option(10, "supernet training epochs", minimum=1)
+    sampling: str = option("uniform", "paths drawn uniformly over the encodings (the paper) "
+                           "or over isomorphism classes (uniform-iso)", choices=SAMPLING)
+    derive_samples: int = option(8, "uniform paths scored per epoch for the progress record",
+                                 minimum=1)
+    derive_batches: int = option(1, "validation minibatches each is scored on", minimum=1)
+    calibration_batches: int = option(20, "training minibatches that re-estimate a path's "
+                                      "BatchNorm statistics before it is scored", minimum=0)
+    search_trials: int = option(100, "architectures the evolution scores on the trained "
+                                "supernet", 1000, minimum=1)
+    population_size: int = option(20, "evolution population", 50, minimum=1)
+    sample_size: int = option(5, "evolution tournament size", minimum=1)
 
     def __post_init__(self) -> None:
         if self.sampling not in SAMPLING:
@@ -48,6 +58,9 @@ class SPOSConfig:
                             f"{self.sampling!r}")
         if self.derive_samples < 1 or self.calibration_batches < 0:
             raise UserError("derive_samples must be >= 1 and calibration_batches >= 0")
+        if not 1 <= self.sample_size <= self.population_size:
+            raise UserError(f"sample_size ({self.sample_size}) must be between 1 and "
+                            f"population_size ({self.population_size})")
 
 
 class SPOS(OneShotSearch):
@@ -82,7 +95,7 @@ class SPOS(OneShotSearch):
         return candidates[i], scores[i], {}
 
     def method_state(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "rng": self.rng.bit_generator.state}
+        return {"config": self.config.to_dict(), "rng": self.rng.bit_generator.state}
 
     def load_method_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]

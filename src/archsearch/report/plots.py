@@ -57,3 +57,32 @@ def plot_search(objectives: list[float | None], path: str | Path, title: str = "
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_epochs(history: list[dict[str, Any]], path: str | Path) -> None:
+    """A one-shot search per epoch: the supernet's training loss and accuracy, the method's
+    reward and the derived architecture's score; the controller's entropy where it has one."""
+    def series(key: str) -> list[float]:
+        return [float("nan") if r.get(key) is None else float(r[key]) for r in history]
+
+    epochs = [r["epoch"] for r in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot(epochs, series("shared_acc"), label="supernet train acc")
+    a.plot(epochs, series("shared_loss"), label="supernet train loss")
+    if any(r.get("reward") is not None for r in history):
+        a.plot(epochs, series("reward"), label="controller reward")
+    a.plot(epochs, series("derived_score"), label="derived architecture's score")
+    a.set_xlabel("epoch")
+    a.legend()
+    a.grid(alpha=0.3)
+    if any(r.get("entropy") is not None for r in history):
+        b.plot(epochs, series("entropy"), color="C3")
+        b.set_ylabel("controller entropy (nats)")
+    else:
+        b.plot(epochs, series("seconds"), color="C3")
+        b.set_ylabel("seconds per epoch")
+    b.set_xlabel("epoch")
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

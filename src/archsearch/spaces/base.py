@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,10 +40,32 @@ class Architecture(abc.ABC):
         return self.to_str()
 
 
+@dataclass(frozen=True)
+class Graph:
+    """An architecture (or one of its cells) as a DAG, for drawings and graph encodings:
+    node names in topological order and (source, target, label) edges."""
+
+    title: str
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[int, int, str], ...]
+
+    def __post_init__(self) -> None:
+        for src, dst, _ in self.edges:
+            if not 0 <= src < dst < len(self.nodes):
+                raise ValueError(f"edge {src}->{dst} of {self.title!r} is not forward")
+
+
 class SearchSpace(abc.ABC):
-    """The protocol: ``decisions``, ``decode``, ``encode``, ``parse`` and ``build``."""
+    """The protocol: ``decisions``, ``decode``, ``encode``, ``parse`` and ``build``.
+
+    ``presets`` are the space's CPU-sized networks: ``search`` (the network each trial trains,
+    or the supernet) and ``final`` (the retrained network), keyword arguments of ``build`` /
+    ``supernet``; ``data`` says what the space is searched on (``images`` or ``text``).
+    """
 
     name: ClassVar[str]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"search": {}, "final": {}}
+    data: ClassVar[str] = "images"
 
     @abc.abstractmethod
     def decisions(self) -> Sequence[Decision]:
@@ -98,6 +121,14 @@ class SearchSpace(abc.ABC):
     def size(self) -> int:
         """The number of distinct choice vectors."""
         return int(np.prod([d.n_options for d in self.decisions()], dtype=object))
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        """The architecture's DAG(s) (a cell space: one per cell kind). By default a chain
+        through the decisions and their chosen options."""
+        names = ["input"] + [f"{d.label}={d.options[c] if d.options else c}"
+                             for d, c in zip(self.decisions(), self.encode(arch))]
+        return [Graph(f"{self.name} architecture", tuple(names),
+                      tuple((i, i + 1, "") for i in range(len(names) - 1)))]
 
     def iso_key(self, arch: Architecture) -> str:
         """A key equal for architectures that compute the same function (default: the string)."""

@@ -31,7 +31,7 @@ from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.mixed import mix, selectors
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 OPS = ("conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
@@ -163,6 +163,8 @@ class MacroNet(nn.Module):
 @SPACES.register("enas-macro")
 class ENASMacroSpace(SearchSpace):
     name = "enas-macro"
+    # CPU-sized networks (the paper's are larger: see build / supernet)
+    presets = {"search": {"channels": 16}, "final": {"channels": 24}}
     ops = OPS
 
     def __init__(self, n_layers: int = 12) -> None:
@@ -186,6 +188,14 @@ class ENASMacroSpace(SearchSpace):
     def encode(self, arch: Architecture) -> tuple[int, ...]:
         assert isinstance(arch, MacroArch)
         return tuple(v for op, bits in arch.layers for v in (OPS.index(op), *bits))
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        assert isinstance(arch, MacroArch)
+        names = ("input",) + tuple(f"{k}:{op}" for k, (op, _) in enumerate(arch.layers))
+        edges = [(k, k + 1, "") for k in range(len(arch.layers))]
+        edges += [(j + 1, k + 1, "skip") for k, (_, bits) in enumerate(arch.layers)
+                  for j, b in enumerate(bits) if b]
+        return [Graph("ENAS macro network", names, tuple(edges))]
 
     def parse(self, text: str) -> MacroArch:
         arch = parse_macro(text)

@@ -35,7 +35,7 @@ from archsearch.nn.cell_ops import AuxiliaryHead, drop_path, make_cell_op
 from archsearch.nn.mixed import Relaxed, Selector, mix, selectors
 from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, pointwise
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
@@ -335,6 +335,9 @@ class MicroNet(nn.Module):
 @SPACES.register("enas-micro")
 class ENASMicroSpace(SearchSpace):
     name = "enas-micro"
+    # CPU-sized networks (the paper's are larger: see build / supernet)
+    presets = {"search": {"channels": 16, "cells_per_stage": 1},
+               "final": {"channels": 16, "cells_per_stage": 2}}
     ops = OPS
 
     def __init__(self, n_nodes: int = 5) -> None:
@@ -372,6 +375,18 @@ class ENASMicroSpace(SearchSpace):
             raise ArchitectureError(f"ENAS micro string has {len(arch.normal)} nodes per cell; "
                                     f"this space has {self.n_nodes}")
         return arch
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        assert isinstance(arch, MicroCell)
+        graphs = []
+        for kind in CELLS:
+            nodes = arch.cell(kind)
+            names = ("c[k-2]", "c[k-1]") + tuple(str(i + 2) for i in range(len(nodes))) + ("out",)
+            edges = [(a, b + 2, oa) for b, (a, oa, _, _) in enumerate(nodes)]
+            edges += [(c, b + 2, oc) for b, (_, _, c, oc) in enumerate(nodes)]
+            edges += [(i, len(names) - 1, "") for i in loose_ends(nodes)]
+            graphs.append(Graph(f"{kind} cell", names, tuple(edges)))
+        return graphs
 
     def iso_key(self, arch: Architecture) -> str:
         """The string with each node's two (op, input) pairs sorted (their sum commutes)."""

@@ -31,7 +31,7 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
@@ -120,6 +120,9 @@ class RNNCellModule(nn.Module):
 @SPACES.register("enas-rnn")
 class ENASRNNSpace(SearchSpace):
     name = "enas-rnn"
+    # CPU-sized networks (the paper's are larger: see build / supernet)
+    presets = {"search": {"hidden": 200}, "final": {"hidden": 200}}
+    data = "text"
     ops = ACTIVATIONS
 
     def __init__(self, n_nodes: int = 12) -> None:
@@ -146,6 +149,15 @@ class ENASRNNSpace(SearchSpace):
         for prev, act in arch.nodes[1:]:
             out += [prev, ACTIVATIONS.index(act)]
         return tuple(out)
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        assert isinstance(arch, RNNCell)
+        names = ("x, h[t-1]",) + tuple(str(i) for i in range(len(arch.nodes))) + ("h[t]",)
+        edges = [(0, 1, arch.nodes[0][1])]
+        edges += [(prev + 1, i + 1, act) for i, (prev, act) in enumerate(arch.nodes) if i > 0]
+        edges += [(i + 1, len(names) - 1, "") for i in arch.loose_ends()]
+        return [Graph("ENAS recurrent cell (output: mean of the loose ends)", names,
+                      tuple(edges))]
 
     def parse(self, text: str) -> RNNCell:
         arch = parse_rnn(text)

@@ -31,7 +31,7 @@ from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN, SepConv
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 OPS = ("identity", "conv_1x3_3x1", "conv_1x7_7x1", "dil_conv_3x3", "avg_pool_3x3",
@@ -219,6 +219,9 @@ class NASNetwork(nn.Module):
 @SPACES.register("nasnet")
 class NASNetSpace(SearchSpace):
     name = "nasnet"
+    # CPU-sized networks (the paper's are larger: see build / supernet)
+    presets = {"search": {"channels": 8, "cells_per_stage": 1},
+               "final": {"channels": 16, "cells_per_stage": 2}}
     ops = OPS
 
     def __init__(self, blocks: int = 5) -> None:
@@ -247,6 +250,19 @@ class NASNetSpace(SearchSpace):
         assert isinstance(arch, NASNetArch)
         return tuple(v for cell in (arch.normal, arch.reduce) for b in cell for v in (
             b.in1, b.in2, OPS.index(b.op1), OPS.index(b.op2), COMBINE.index(b.combine)))
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        assert isinstance(arch, NASNetArch)
+        graphs = []
+        for name, cell in zip(CELLS, (arch.normal, arch.reduce)):
+            names = ("h[k-2]", "h[k-1]") + tuple(f"{b + 2}:{block.combine}"
+                                                 for b, block in enumerate(cell)) + ("out",)
+            edges = [(i, b + 2, op) for b, block in enumerate(cell)
+                     for i, op in ((block.in1, block.op1), (block.in2, block.op2))]
+            read = {i for block in cell for i in (block.in1, block.in2)}
+            edges += [(2 + b, len(names) - 1, "") for b in range(len(cell)) if 2 + b not in read]
+            graphs.append(Graph(f"{name} cell", names, tuple(edges)))
+        return graphs
 
     def parse(self, text: str) -> NASNetArch:
         parts = dict(p.partition(":")[::2] for p in text.strip().replace(" ", "").split(";"))

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from archsearch.errors import ArchitectureError
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 SIZES = (1, 3, 5, 7)
@@ -211,6 +211,20 @@ class NASRLSpace(SearchSpace):
                 out.append(STRIDES.index(layer.stride))
             out += layer.inputs
         return tuple(out)
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        """Layer k reads the layers its anchor bits select (the image when none); the outputs
+        no layer reads are concatenated into the classifier."""
+        assert isinstance(arch, NASRLArch)
+        names = ("image",) + tuple(f"{k}:{layer.token().split('<')[0]}"
+                                   for k, layer in enumerate(arch.layers)) + ("classifier",)
+        edges = []
+        for k, layer in enumerate(arch.layers):
+            sources = [j + 1 for j, bit in enumerate(layer.inputs) if bit] or [0]
+            edges += [(src, k + 1, "") for src in sources]
+        read = {j for layer in arch.layers for j, bit in enumerate(layer.inputs) if bit}
+        edges += [(k + 1, len(names) - 1, "") for k in range(arch.depth) if k not in read]
+        return [Graph("NAS-RL layer stack", names, tuple(edges))]
 
     def parse(self, text: str) -> NASRLArch:
         arch = NASRLArch(tuple(parse_layer(k, t) for k, t in enumerate(text.strip().split("|"))))

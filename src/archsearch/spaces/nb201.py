@@ -23,7 +23,7 @@ from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import Selector, mix, selectors
 from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero
 from archsearch.registry import SPACES
-from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -236,6 +236,9 @@ class NB201Space(SearchSpace):
     """6 edges x 5 ops = 15,625 cells (6,466 up to isomorphism)."""
 
     name = "nb201"
+    # CPU-sized networks (the paper's are larger: see build / supernet)
+    presets = {"search": {"channels": 16, "cells_per_stage": 1},
+               "final": {"channels": 16, "cells_per_stage": 1}}
 
     def __init__(self) -> None:
         self._decisions = tuple(
@@ -258,6 +261,11 @@ class NB201Space(SearchSpace):
     def iso_key(self, arch: Architecture) -> str:
         assert isinstance(arch, NB201Cell)
         return iso_key(arch)
+
+    def graphs(self, arch: Architecture) -> list[Graph]:
+        assert isinstance(arch, NB201Cell)
+        edges = tuple((i, j, op) for (j, i), op in zip(EDGES, arch.ops) if op != "none")
+        return [Graph("NAS-Bench-201 cell", ("in", "1", "2", "out"), edges)]
 
     def build(
         self, arch: Architecture, channels: int = 16, cells_per_stage: int = 5,

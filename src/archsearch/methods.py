@@ -1,0 +1,184 @@
+"""The methods a run can use: what each is, its typed options with defaults, and presets.
+
+Two kinds:
+
+- ``trials``: a strategy proposes architectures, each evaluated by an estimator (trained from
+  scratch, looked up in a table, scored by a proxy or by a trained supernet) through the
+  experiment loop. Every registered strategy is a trials method; its options are the
+  strategy's keyword arguments.
+- ``loop``: a one-shot search (:mod:`archsearch.oneshot`): one supernet trained for a number
+  of epochs while the method learns where to go, then the derived architecture. Its options
+  are a typed :class:`~archsearch.config.Config`.
+
+``presets`` hold the defaults a method uses on a space when the user gives none, per section
+(``run``, ``method``, ``estimator``, ``final``); ``"*"`` applies to every space, a space's
+own entry on top. They are the best recipes measured on this project's CPU-sized setups
+(BENCHMARKS.md); ``notes`` says where they depart from the paper and why.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from archsearch.config import Config, option
+from archsearch.errors import UnknownNameError
+from archsearch.registry import STRATEGIES
+
+Presets = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kind: str  # "trials" or "loop"
+    summary: str  # one line
+    reference: str  # the paper
+    default_space: str
+    config: type[Config] | None = None  # loop methods; trials methods: the strategy's options
+    presets: Presets = field(default_factory=dict)
+    notes: str = ""  # which defaults differ from the paper, and why
+    paper: Mapping[str, Any] = field(default_factory=dict)  # trials: the paper's option values
+    extras: type[Config] | None = None  # trials: options the run handles (not the strategy's)
+    estimator: str | None = None  # loop: the estimator it trains (by the space's data)
+
+    def preset(self, space: str) -> dict[str, dict[str, Any]]:
+        """The section -> options defaults of this method on ``space``."""
+        out: dict[str, dict[str, Any]] = {}
+        for key in ("*", space):
+            for section, options in self.presets.get(key, {}).items():
+                out.setdefault(section, {}).update(options)
+        return out
+
+    def options(self) -> list[tuple[str, str, Any, str, Any]]:
+        """(name, type, default, help, paper value or None) per option, for ``methods NAME``."""
+        if self.config is not None:
+            return [(n, _hint_name(h), d, m.get("help", ""), m.get("paper"))
+                    for n, h, d, m in self.config.field_specs()]
+        factory = STRATEGIES.get(self.name)
+        rows = []
+        for name, p in inspect.signature(factory.__init__).parameters.items():
+            if name in ("self", "space") or p.kind not in (p.POSITIONAL_OR_KEYWORD,
+                                                         p.KEYWORD_ONLY):
+                continue
+            rows.append((name, str(p.annotation).replace("'", ""), p.default, "",
+                         self.paper.get(name)))
+        if self.extras is not None:
+            rows += [(n, _hint_name(h), d, m.get("help", ""), m.get("paper"))
+                     for n, h, d, m in self.extras.field_specs()]
+        return rows
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+# ---- the trials methods: every strategy ---------------------------------------------------
+
+@dataclass(frozen=True)
+class EvolutionExtras(Config):
+    warm_start_proxy: str | None = option(None, "start from the best of a random pool by this "
+                                          "zero-cost proxy instead of random architectures")
+    warm_start_pool: int = option(500, "random architectures the proxy ranks", minimum=1)
+
+
+TRIALS: dict[str, Method] = {m.name: m for m in (
+    Method("random", "trials", "random search: uniform over the decisions, no repeats",
+           "Li & Talwalkar, UAI 2019 (random search as a NAS baseline)", "nb201"),
+    Method("evolution", "trials", "regularized (aging) evolution: tournament, mutate one "
+           "decision, the oldest dies", "Real et al., AAAI 2019", "nb201",
+           paper={"population_size": 100, "sample_size": 25}, extras=EvolutionExtras,
+           notes="population 20 and tournament 5 (the paper: 100 and 25 over 20,000 trials) "
+                 "suit the hundreds of trials a CPU affords"),
+    Method("reinforce", "trials", "REINFORCE over the LSTM controller, moving-average "
+           "baseline", "Williams 1992; Zoph & Le, ICLR 2017", "nb201"),
+    Method("nas-rl", "trials", "NAS with RL: a 2x35 LSTM controller, reward (max val acc of "
+           "the last 5 epochs)^3, children trained from scratch", "Zoph & Le, ICLR 2017",
+           "nasrl-cnn", paper={"lr": 0.0006, "normalize": False},
+           presets={"*": {"estimator": {"max_of_last": 5}}},
+           notes="Adam lr 0.01 with normalised advantages (the paper: 0.0006, raw rewards over "
+                 "12,800 children) for the hundreds of children a CPU trains"),
+    Method("hyperband", "trials", "Hyperband: brackets of successive halving over a budget "
+           "in epochs (eta 3)", "Li et al., JMLR 2018", "nb201",
+           presets={"*": {"method": {"min_budget": 1.0, "max_budget": 27.0}}},
+           notes="budgets 1 to 27 epochs on the CPU (the paper's example: 1 to 81); with "
+                 "full-training a promotion continues the lower rung's network"),
+)}
+
+
+def trials_method(name: str) -> Method:
+    if name in TRIALS:
+        return TRIALS[name]
+    factory = STRATEGIES.get(name)  # a plug-in strategy: a method with its own options
+    doc = (inspect.getdoc(factory) or name).splitlines()[0]
+    return Method(name, "trials", doc, "", "nb201")
+
+
+# ---- the loop methods ---------------------------------------------------------------------
+
+def _enas() -> Method:
+    from archsearch.oneshot.enas import ENASConfig
+
+    return Method(
+        "enas", "loop", "ENAS: one supernet's shared weights and an LSTM controller trained in "
+        "turns (REINFORCE on validation rewards)", "Pham et al., ICML 2018", "enas-micro",
+        config=ENASConfig, estimator="shared-weights",
+        presets={
+            # CPU-sized (the paper: 310 / 150 epochs, 30 controller steps, no warm-up)
+            "*": {"run": {"epochs": 30}, "method": {"controller_steps": 10,
+                                                     "warmup_epochs": 5},
+                  "estimator": {"batch_size": 32}},
+            # the official search scripts' controller settings
+            "enas-micro": {"method": {"lr": 0.0035, "tanh_constant": 1.10,
+                                      "controller": {"op_tanh_reduce": 2.5}}},
+            "enas-macro": {"method": {"lr": 0.001, "tanh_constant": 1.5,
+                                      "penalty_weight": 0.8,
+                                      "controller": {"skip_target": 0.4}}},
+            "enas-rnn": {"method": {"lr": 0.001, "tanh_constant": 2.5, "temperature": 5.0,
+                                    "entropy_weight": 1e-3}},
+            # the best recipe measured on NB201 with the CIFAR-10 sample (BENCHMARKS.md)
+            "nb201": {"run": {"epochs": 50},
+                      "method": {"warmup_epochs": 10, "derive_batches": 6,
+                                 "shared_sampling": "uniform-iso", "prior": "synflow",
+                                 "derive_window": 10},
+                      "estimator": {"batch_size": 16, "lr": 0.025, "val_batch_size": 64,
+                                    "reward": "neg_loss"}},
+        },
+        notes="CPU-sized: 30 epochs (50 on nb201), 10 controller steps per epoch and 5 warm-up "
+              "epochs of uniform sampling (the paper: 150-310 epochs, 30 steps, none), so that "
+              "on small data the controller does not lock onto what a barely trained supernet "
+              "favours. On nb201 the supernet trains on uniform isomorphism classes, rewards "
+              "are minus the validation loss, a synflow warm-up and a 10-epoch derive window "
+              "steady the pick: without them the search collapses to parameter-free cells "
+              "(the NB201 paper's 54.30%).")
+
+
+def _spos() -> Method:
+    from archsearch.oneshot.spos import SPOSConfig
+
+    return Method(
+        "spos", "loop", "SPOS: a supernet trained on uniform single paths, then evolution "
+        "over the trained supernet (BN recalibrated per candidate)", "Guo et al., ECCV 2020",
+        "nb201", config=SPOSConfig, estimator="shared-weights",
+        presets={"*": {"run": {"epochs": 30}, "estimator": {"bn_track": True}},
+                 "nb201": {"method": {"sampling": "uniform-iso"}}},
+        notes="CPU-sized: 30 epochs and 100 evolution trials (the paper: 150k iterations, 20 "
+              "generations of 50); aging evolution with mutation only, no FLOPs constraint; "
+              "on nb201 paths are drawn over isomorphism classes.")
+
+
+LOOPS: dict[str, Callable[[], Method]] = {"enas": _enas, "spos": _spos}
+
+
+def names() -> list[str]:
+    return sorted(set(LOOPS) | set(STRATEGIES.names()))
+
+
+def get(name: str) -> Method:
+    if name in LOOPS:
+        return LOOPS[name]()
+    if name in STRATEGIES.names():
+        return trials_method(name)
+    raise UnknownNameError("method", name, names())
