@@ -6,6 +6,14 @@ this machine. A second pass with no work measures each executor's overhead per t
 on an otherwise idle machine:
 
     python benchmarks/executor_throughput.py --trials 40 --work 1500
+
+One thread everywhere: the driver (which runs the inline executor's trials) sets
+``OMP_NUM_THREADS=MKL_NUM_THREADS=1`` before torch is first imported and
+``torch.set_num_threads(1)``, and stops unless ``torch.get_num_threads()`` then says 1; the
+process pool's workers set one thread each (``threads_per_worker=1``) and the script asks a worker
+what it has; Ray's tasks set the threads their trial reserved (``cpus_per_trial=1``). The thread
+counts go into the output and the JSON. (Before this, the variable was set after torch had been
+imported, so the inline row ran on torch's default of one thread per core: 2 here.)
 """
 
 from __future__ import annotations
@@ -13,29 +21,52 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from archsearch.experiment import Experiment, MemoryStorage
-from archsearch.experiment.executor import make_executor
-from archsearch.experiment.trial import build_space
-from archsearch.registry import STRATEGIES, Spec
-
-SPACE = Spec("toy", {"n_decisions": 6, "n_options": 6})
+THREADS = 1
 
 
-def timed(kind: str, workers: int, trials: int, work: int) -> float:
-    """Seconds for ``trials`` trials, after one warm-up batch (worker start-up not counted)."""
-    executor = make_executor(kind, workers)
+def worker_threads() -> int:
+    """Run in a worker: its torch thread count."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def one_thread() -> int:
+    """Make this process use one thread, before torch is imported when it has not been yet;
+    returns what torch then reports."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(THREADS)  # read by torch's thread pools when torch is imported
+    import torch
+
+    torch.set_num_threads(THREADS)
+    return torch.get_num_threads()
+
+
+def timed(kind: str, workers: int, trials: int, work: int) -> tuple[float, int | None]:
+    """Seconds for ``trials`` trials, after one warm-up batch (worker start-up not counted),
+    and the thread count of a process-pool worker (None for the other executors)."""
+    from archsearch.experiment import Experiment, MemoryStorage
+    from archsearch.experiment.executor import make_executor
+    from archsearch.experiment.trial import build_space
+    from archsearch.registry import STRATEGIES, Spec
+
+    space = Spec("toy", {"n_decisions": 6, "n_options": 6})
+    executor: Any = make_executor(kind, workers)
     estimator = Spec("toy", {"work": work})
-    strategy = STRATEGIES.create("random", space=build_space(SPACE), seed=0)
-    exp = Experiment(SPACE, estimator, strategy, MemoryStorage(), executor)
+    strategy = STRATEGIES.create("random", space=build_space(space), seed=0)
+    exp = Experiment(space, estimator, strategy, MemoryStorage(), executor)
     exp.run(n_trials=2 * workers)  # start the workers and build their estimators
+    threads = executor.pool.submit(worker_threads).result() if kind == "process" else None
     start = time.perf_counter()
     exp.run(n_trials=2 * workers + trials)
     seconds = time.perf_counter() - start
     exp.close()
-    return seconds
+    return seconds, threads
 
 
 def main() -> None:
@@ -44,8 +75,13 @@ def main() -> None:
     p.add_argument("--work", type=int, default=1500, help="matrix products per trial")
     p.add_argument("--json", default="benchmarks/results/executor_throughput.json")
     args = p.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    rows = {}
+    already = "torch" in sys.modules
+    driver_threads = one_thread()
+    print(f"driver: torch.get_num_threads() = {driver_threads}"
+          + (" (torch was imported before the script set it)" if already else ""), flush=True)
+    if driver_threads != THREADS:
+        raise SystemExit(f"the driver runs {driver_threads} threads, not {THREADS}: stopping")
+    rows: dict[str, Any] = {"driver_threads": driver_threads}
     kinds = ["inline", "process"]
     try:
         import ray
@@ -57,16 +93,20 @@ def main() -> None:
         print("Ray is not installed: pip install 'archsearch[ray]' to include it")
     for kind in kinds:
         for workers in ([1] if kind == "inline" else [1, 2]):
-            busy = timed(kind, workers, args.trials, args.work)
-            idle = timed(kind, workers, args.trials, 0)
+            busy, threads = timed(kind, workers, args.trials, args.work)
+            idle, _ = timed(kind, workers, args.trials, 0)
+            threads = {"inline": driver_threads, "process": threads}.get(kind)
             rows[f"{kind}-{workers}"] = {
                 "trials_per_minute": 60 * args.trials / busy,
                 "overhead_ms_per_trial": 1000 * idle / args.trials,
                 "seconds": busy,
+                "threads_per_trial": threads,  # None: Ray, set by its task (cpus_per_trial=1)
             }
             print(f"{kind:8s} x{workers}: {rows[f'{kind}-{workers}']['trials_per_minute']:7.1f} "
                   f"trials/min ({busy:.1f} s for {args.trials}), empty-trial overhead "
-                  f"{rows[f'{kind}-{workers}']['overhead_ms_per_trial']:.1f} ms", flush=True)
+                  f"{rows[f'{kind}-{workers}']['overhead_ms_per_trial']:.1f} ms, threads per "
+                  f"trial {threads if threads is not None else 'set by the Ray task (1)'}",
+                  flush=True)
     for kind in kinds[1:]:
         speedup = rows[f"{kind}-2"]["trials_per_minute"] / rows[f"{kind}-1"]["trials_per_minute"]
         rows[f"{kind}-speedup"] = speedup

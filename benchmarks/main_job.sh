@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The default main job (evolution over NB201 cells on digits + final retraining beside random
-# cells). Target: within 5 minutes on 2 cores.
+# The default main job, timed: `archsearch search` with no arguments (now ENAS over the micro
+# space on digits, then the derived cell retrained beside random cells; it was regularized
+# evolution over NB201 cells in the first wave). Target: within 5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$(mktemp -d)/run

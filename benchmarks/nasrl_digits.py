@@ -3,7 +3,14 @@
 Each trial trains a ``nasrl-cnn`` child (depth <= 6) from scratch on a subset of digits for 5
 epochs; both strategies see the same estimator, and the curve is the best-so-far of the
 NAS-RL reward's metric (max validation accuracy over the last 5 epochs). Runs are SQLite
-stores under --out, so an interrupted benchmark resumes where it stopped.
+stores under --out, so an interrupted benchmark resumes where it stopped (and a finished one
+only recomputes the summary from its stores).
+
+Equal compute: each trial's training time (the estimator's ``train_seconds``) is summed in
+trial order; per seed, NAS-RL's best-so-far after the last of its trials that fit in the
+training seconds random search spent on all its trials is set beside random's final best, with
+the number of those trials and the mean parameter count of each strategy's children (JSON key
+``equal_compute``). Training seconds are wall-clock: measure on a quiet machine.
 
     python benchmarks/nasrl_digits.py --trials 200 --seeds 0 1 2 --workers 2
 """
@@ -25,7 +32,9 @@ from archsearch.registry import STRATEGIES, Spec
 METRIC = "val_acc_max_last"
 
 
-def run(strategy: str, seed: int, args: argparse.Namespace) -> list[float]:
+def run(strategy: str, seed: int, args: argparse.Namespace) -> dict[str, list[float]]:
+    """One search: its best-so-far curve and, per trial, the training seconds and the child's
+    parameters (millions; 0 for a failed trial)."""
     space = Spec("nasrl-cnn", {"depth": args.depth})
     estimator = Spec("full-training", {"data": "digits", "epochs": 5, "max_of_last": 5,
                                        "train_subset": args.subset, "batch_size": 64,
@@ -39,9 +48,26 @@ def run(strategy: str, seed: int, args: argparse.Namespace) -> list[float]:
     records = exp.run(n_trials=args.trials)
     exp.close()
     values = [r.metrics.get(METRIC, 0.0) if r.objective is not None else 0.0 for r in records]
-    print(f"{strategy:7s} seed {seed}: best {max(values):.4f} after {len(values)} trials "
-          f"({time.perf_counter() - start:.0f} s this session)", flush=True)
-    return list(np.maximum.accumulate(values))
+    seconds = [float(r.metrics.get("train_seconds", 0.0)) for r in records]
+    params = [float(r.metrics.get("params_m", 0.0)) for r in records]
+    print(f"{strategy:7s} seed {seed}: best {max(values):.4f} after {len(values)} trials, "
+          f"{sum(seconds):.0f} s of training ({time.perf_counter() - start:.0f} s this session)",
+          flush=True)
+    return {"curve": [float(v) for v in np.maximum.accumulate(values)],
+            "train_seconds": seconds, "params_m": params}
+
+
+def equal_compute(nasrl: dict[str, list[float]], rand: dict[str, list[float]]) -> dict:
+    """NAS-RL within the training seconds random search spent on all its trials."""
+    budget = sum(rand["train_seconds"])
+    spent = np.cumsum(nasrl["train_seconds"])
+    n = int(np.searchsorted(spent, budget, side="right"))  # trials that fit in the budget
+    return {"random_train_seconds": budget, "random_trials": len(rand["curve"]),
+            "random_best": rand["curve"][-1],
+            "nasrl_trials_within": n, "nasrl_best_within": nasrl["curve"][n - 1] if n else None,
+            "nasrl_train_seconds_all": float(spent[-1]),
+            "nasrl_mean_params_m": float(np.mean(nasrl["params_m"])),
+            "random_mean_params_m": float(np.mean(rand["params_m"]))}
 
 
 def main() -> None:
@@ -57,8 +83,9 @@ def main() -> None:
     p.add_argument("--plot", default="benchmarks/results/nasrl_digits.png")
     args = p.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    curves = {name: [run(name, seed, args) for seed in args.seeds]
-              for name in ("nas-rl", "random")}
+    searches = {name: [run(name, seed, args) for seed in args.seeds]
+                for name in ("nas-rl", "random")}
+    curves = {name: [s["curve"] for s in runs] for name, runs in searches.items()}
     summary = {}
     for name, runs in curves.items():
         arr = np.array(runs)
@@ -67,8 +94,17 @@ def main() -> None:
     for q in summary["random"]:
         (m1, s1), (m2, s2) = summary["nas-rl"][q], summary["random"][q]
         print(f"{q:12s}: nas-rl {m1:.4f} +- {s1:.4f}   random {m2:.4f} +- {s2:.4f}")
-    Path(args.json).write_text(json.dumps({"config": vars(args), "summary": summary,
-                                           "curves": curves}, indent=1))
+    fair = [equal_compute(a, b) for a, b in zip(searches["nas-rl"], searches["random"])]
+    for seed, e in zip(args.seeds, fair):
+        print(f"seed {seed}, equal training compute ({e['random_train_seconds']:.0f} s, random's "
+              f"{e['random_trials']} trials): NAS-RL {e['nasrl_best_within'] or 0.0:.4f} after "
+              f"{e['nasrl_trials_within']} trials, random {e['random_best']:.4f}; mean child "
+              f"parameters {e['nasrl_mean_params_m']:.2f}M vs {e['random_mean_params_m']:.2f}M")
+    Path(args.json).write_text(json.dumps({
+        "config": vars(args), "summary": summary, "curves": curves,
+        "equal_compute": dict(zip(map(str, args.seeds), fair)),
+        "train_seconds": {n: [s["train_seconds"] for s in r] for n, r in searches.items()},
+        "params_m": {n: [s["params_m"] for s in r] for n, r in searches.items()}}, indent=1))
     import matplotlib
 
     matplotlib.use("Agg")

@@ -5,7 +5,12 @@ Nodes 0 and 1 are the cell's inputs (the two previous cells' outputs). Each of t
 ``sep_conv_3x3, sep_conv_5x5, avg_pool_3x3, max_pool_3x3, identity`` (ENAS's order), and sums
 the two results. The *loose ends* (intermediate nodes no other node reads) are concatenated and
 a ReLU-1x1 conv-BN maps them back to C channels, as in ENAS's code (so every cell outputs C
-channels and a supernet slices that conv's weights by which nodes are loose).
+channels and a supernet slices that conv's weights by which nodes are loose). ``output="all"``
+(``supernet(output="all")``, ``build(arch, output="all")``) concatenates every intermediate node
+instead, read or not: what NNI 3.0's one-shot supernet cells do whatever their ``merge_op``
+(its path-sampling cell treats ``loose_end`` as ``all``). NNI's cell then hands the 5C-channel
+concatenation itself to the next cells' 1x1 preprocessing; here the 1x1 conv-BN still maps it
+back to C channels, so even with ``"all"`` the two networks differ in that conv.
 
 Reduction cells run the same kind of DAG with stride 2 on ops that read the cell's inputs
 (the DARTS/NNI convention; ENAS's code instead reduces the inputs first and runs the cell at
@@ -113,16 +118,32 @@ def parse_micro(text: str) -> MicroCell:
     return MicroCell(cells[0], cells[1])  # type: ignore[arg-type]
 
 
+OUTPUTS = ("loose", "all")  # which intermediate nodes a cell's output concatenates
+
+
+def output_nodes(nodes: Sequence[Node], output: str) -> tuple[int, ...]:
+    """The intermediate nodes a cell's ``Combine`` reads: its loose ends (``"loose"``, ENAS) or
+    every intermediate node (``"all"``, NNI 3.0's one-shot cells)."""
+    if output == "loose":
+        return loose_ends(nodes)
+    if output == "all":
+        return tuple(range(2, len(nodes) + 2))
+    raise ValueError(f"unknown cell output {output!r}; valid: {', '.join(OUTPUTS)}")
+
+
 class Combine(nn.Module):
-    """ReLU -> 1x1 conv over the concatenated loose ends -> BN, back to C channels.
+    """ReLU -> 1x1 conv over the concatenated output nodes -> BN, back to C channels.
 
     ``loose`` fixed: the conv has exactly those inputs. ``loose=None`` (a supernet): one weight
     column block per intermediate node, sliced at run time by which nodes are loose.
+    ``every=True`` (``output="all"``): the inputs are always every intermediate node in order,
+    so the conv reads its whole weight and nothing is sliced.
     """
 
-    def __init__(self, c: int, n_nodes: int, loose: tuple[int, ...] | None, bn: dict[str, Any]):
+    def __init__(self, c: int, n_nodes: int, loose: tuple[int, ...] | None, bn: dict[str, Any],
+                 every: bool = False):
         super().__init__()
-        self.c, self.fixed = c, loose is not None
+        self.c, self.fixed, self.every = c, loose is not None, every
         n_in = len(loose) if loose is not None else n_nodes
         self.weight = nn.Parameter(torch.empty(c, n_in * c, 1, 1))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv2d's default
@@ -132,7 +153,7 @@ class Combine(nn.Module):
         # relu(cat(loose ends)) = cat(relu(loose end)): the caller passes the nodes' ReLUs
         x = torch.cat(activated, dim=1)  # (B, |loose|*C, H, W)
         w = self.weight
-        if not self.fixed:
+        if not self.fixed and not self.every:
             cols = torch.cat([torch.arange((i - 2) * self.c, (i - 1) * self.c, device=w.device)
                               for i in loose])
             w = w[:, cols]
@@ -141,12 +162,16 @@ class Combine(nn.Module):
 
 class MicroCellModule(nn.Module):
     """One cell. ``nodes`` given: a stand-alone cell with just its ops; ``None``: a shared cell
-    holding every op of every (node, slot), run with the nodes passed to ``forward``."""
+    holding every op of every (node, slot), run with the nodes passed to ``forward``.
+    ``output``: which intermediate nodes the output concatenates (``OUTPUTS``)."""
 
     def __init__(self, nodes: tuple[Node, ...] | None, n_nodes: int, c_pp: int, c_p: int,
-                 c: int, reduction: bool, reduction_prev: bool, bn: dict[str, Any]) -> None:
+                 c: int, reduction: bool, reduction_prev: bool, bn: dict[str, Any],
+                 output: str = "loose") -> None:
         super().__init__()
-        self.nodes, self.reduction = nodes, reduction
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown cell output {output!r}; valid: {', '.join(OUTPUTS)}")
+        self.nodes, self.reduction, self.output = nodes, reduction, output
         read = {0, 1} if nodes is None else {n[0] for n in nodes} | {n[2] for n in nodes}
         # a stand-alone cell holds only what it runs: no preprocessing of an input no node
         # reads, no factorized reduction for an identity that never runs at stride 2
@@ -161,7 +186,8 @@ class MicroCellModule(nn.Module):
                 reducible = reduction and (src is None or src < 2)
                 for op in chosen:
                     self.ops[f"{b}_{slot}_{op}"] = make_cell_op(op, c, bn, reducible)
-        self.combine = Combine(c, n_nodes, None if nodes is None else loose_ends(nodes), bn)
+        self.combine = Combine(c, n_nodes, None if nodes is None else output_nodes(nodes, output),
+                               bn, every=output == "all")
 
     def forward(self, a0: torch.Tensor, a1: torch.Tensor, nodes: tuple[Node, ...] | None = None,
                 drop_prob: float = 0.0) -> torch.Tensor:
@@ -189,7 +215,7 @@ class MicroCellModule(nn.Module):
                     y = drop_path(y, drop_prob)
                 outputs.append(y)
             states.append(outputs[0] + outputs[1])  # (B, C, H', W'), one add
-        loose = loose_ends(nodes)
+        loose = output_nodes(nodes, self.output)
         return self.combine([activated(i) for i in loose], loose)  # (B, C, H', W')
 
     def forward_relaxed(self, a0: torch.Tensor, a1: torch.Tensor,
@@ -197,7 +223,8 @@ class MicroCellModule(nn.Module):
         """A relaxed path (``sels``: this cell's 4 selectors per node, ENAS's arc order): each
         slot's output is the weighted sum over its inputs and ops; node i enters the output
         with the probability that no later slot reads it (1 for a loose end, 0 otherwise when
-        the weights are one-hot). Drop path is not applied (a search-time supernet)."""
+        the weights are one-hot), or always with ``output="all"``. Drop path is not applied (a
+        search-time supernet)."""
         states = [self._pre(self.pre0, a0), self._pre(self.pre1, a1)]
         relus: dict[int, torch.Tensor] = {}
 
@@ -219,7 +246,10 @@ class MicroCellModule(nn.Module):
             states.append(outputs[0] + outputs[1])  # type: ignore[operator]
         n = len(sels) // 4
         loose = tuple(range(2, n + 2))
-        kept = [activated(i) * self._unread(sels, i) for i in loose]
+        if self.output == "all":
+            kept = [activated(i) for i in loose]
+        else:
+            kept = [activated(i) * self._unread(sels, i) for i in loose]
         return self.combine(kept, loose)  # (B, C, H', W')
 
     @staticmethod
@@ -262,14 +292,16 @@ class MicroNet(nn.Module):
 
     ``arch=None`` makes the supernet: shared weights for every op, BatchNorm without affine
     parameters or running statistics, and ``forward(x, arch)`` runs the sub-network of ``arch``.
+    ``output``: what each cell's output concatenates, its loose ends (``"loose"``, ENAS) or
+    every intermediate node (``"all"``, NNI 3.0's one-shot cells).
     """
 
     def __init__(self, arch: MicroCell | None, n_nodes: int = 5, channels: int = 20,
                  cells_per_stage: int = 2, num_classes: int = 10, in_channels: int = 3,
                  auxiliary: bool = False, dropout: float = 0.0,
-                 bn: dict[str, bool] | None = None) -> None:
+                 bn: dict[str, bool] | None = None, output: str = "loose") -> None:
         super().__init__()
-        self.arch, self.n_nodes = arch, n_nodes
+        self.arch, self.n_nodes, self.output = arch, n_nodes, output
         bn = ({"affine": True, "track_running_stats": True} if arch is not None
               else {"affine": False, "track_running_stats": False, **(bn or {})})
         c = channels
@@ -287,7 +319,7 @@ class MicroNet(nn.Module):
                 c = c * 2 if reduction else c
                 nodes = None if arch is None else arch.cell(kind)
                 self.cells.append(MicroCellModule(nodes, n_nodes, c_pp, c_p, c, reduction,
-                                                  reduction_prev, bn))
+                                                  reduction_prev, bn, output))
                 self.kinds.append(kind)
                 c_pp, c_p, reduction_prev = c_p, c, reduction
             if stage == 1:
@@ -397,15 +429,19 @@ class ENASMicroSpace(SearchSpace):
 
     def build(self, arch: Architecture, channels: int = 36, cells_per_stage: int = 5,
               num_classes: int = 10, in_channels: int = 3, auxiliary: bool = False,
-              dropout: float = 0.0, **_: Any) -> MicroNet:
-        """The stand-alone network (ENAS's final CIFAR-10 network: 36 channels, 5 per stage)."""
+              dropout: float = 0.0, output: str = "loose", **_: Any) -> MicroNet:
+        """The stand-alone network (ENAS's final CIFAR-10 network: 36 channels, 5 per stage).
+        ``output="all"``: each cell's output concatenates every intermediate node."""
         assert isinstance(arch, MicroCell)
         return MicroNet(arch, self.n_nodes, channels, cells_per_stage, num_classes, in_channels,
-                        auxiliary, dropout)
+                        auxiliary, dropout, output=output)
 
     def supernet(self, channels: int = 20, cells_per_stage: int = 2, num_classes: int = 10,
                  in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False,
-                 **_: Any) -> MicroNet:
-        """Shared weights for every sub-network (ENAS's search: 20 channels, 2 per stage)."""
+                 output: str = "loose", **_: Any) -> MicroNet:
+        """Shared weights for every sub-network (ENAS's search: 20 channels, 2 per stage).
+
+        ``output``: ``"loose"`` (the default, ENAS) concatenates each cell's loose ends;
+        ``"all"`` every intermediate node, as NNI 3.0's one-shot ENAS supernet does."""
         return MicroNet(None, self.n_nodes, channels, cells_per_stage, num_classes, in_channels,
-                        bn={"affine": bn_affine, "track_running_stats": bn_track})
+                        bn={"affine": bn_affine, "track_running_stats": bn_track}, output=output)
