@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
-from archsearch.cli.common import table
+from archsearch.cli.common import check_output, jsonable, table
 from archsearch.errors import UserError
 from archsearch.experiment.benchmark import CHECKPOINTS, PROTOCOL, run_benchmark
 
@@ -35,8 +36,15 @@ def run(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not strategies:
         raise UserError("--strategies is empty")
-    if args.seeds < 1 or args.queries < 1:
-        raise UserError("--seeds and --queries must be at least 1")
+    if args.seeds < 1 or args.queries < 1 or args.workers < 1:
+        raise UserError("--seeds, --queries and --workers must be at least 1")
+    check_output(args.json)
+    check_output(args.plot)
+    from archsearch.estimators.tabular import TabularEstimator
+    from archsearch.registry import SPACES
+
+    optimum = TabularEstimator(args.benchmark, args.metric,  # checks the table first
+                               space=SPACES.create(args.space)).best()
     start = time.perf_counter()
     bar = tqdm(total=len(strategies) * args.seeds, desc="bench", unit="run",
                disable=args.no_progress, dynamic_ncols=True)
@@ -45,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     seconds = time.perf_counter() - start
     report["seconds"] = round(seconds, 2)
-    marks = [q for q in CHECKPOINTS if q <= args.queries]
+    for name, res in report["results"].items():
+        if not all(math.isfinite(m) for m in res["mean"][-1:]):
+            raise UserError(f"{name} found no architecture in the table in {args.queries} "
+                            "queries (every trial failed): is it the right --space?")
+    marks = [q for q in CHECKPOINTS if q < args.queries] + [args.queries]
     rows = []
     for name, res in report["results"].items():
         rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}" for q in marks])
@@ -55,13 +67,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{seconds:.1f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump(jsonable(report), f, indent=1, allow_nan=False)
         print(f"wrote {args.json}")
     if args.plot:
-        from archsearch.estimators.tabular import TabularEstimator
         from archsearch.report.plots import plot_benchmark
 
-        optimum = TabularEstimator(args.benchmark, args.metric).best()
         plot_benchmark(report, args.plot, optimum)
         print(f"wrote {args.plot}")
     return 0

@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def shorten(message: str, width: int = 400) -> str:
+    """Each line of ``message`` cut to ``width`` characters (a 100,000-character architecture
+    string is not echoed back whole)."""
+    return "\n".join(line if len(line) <= width else
+                     f"{line[:width]}... ({len(line):,} characters)"
+                     for line in message.splitlines())
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # a SIGTERM stops the run like Ctrl-C: cleanly, work kept
 
@@ -49,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run_command(args) or 0)
     except UserError as exc:
-        print(f"archsearch {args.command}: error: {exc}", file=sys.stderr)
+        print(f"archsearch {args.command}: error: {shorten(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

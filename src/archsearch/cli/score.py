@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from archsearch.cli.common import table
+from archsearch.cli.common import check_output, table
 from archsearch.errors import UnknownNameError, UserError
 from archsearch.estimators.zero_cost import BASELINES, PROXIES
+from archsearch.estimators.zero_cost.estimator import VOTE_DEFAULT
 from archsearch.estimators.zero_cost.scoring import (
     ScoreJob,
     rank_correlations,
@@ -48,12 +49,19 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     space = SPACES.create(args.space)
+    check_output(args.json)
+    if args.batch_size < 1 or args.workers < 1:
+        raise UserError("--batch-size and --workers must be at least 1")
     names = sorted(PROXIES) if args.proxies == "all" else [
         p.strip() for p in args.proxies.split(",") if p.strip()]
+    if not names:
+        raise UserError("--proxies is empty")
+    vote = "vote" in names
+    names = [n for n in names if n != "vote"] + (list(VOTE_DEFAULT) if vote else [])
     for name in names:
         if name not in PROXIES:
-            raise UnknownNameError("proxy", name, PROXIES)
-    names = [n for n in names if n not in BASELINES] + list(BASELINES)
+            raise UnknownNameError("proxy", name, [*PROXIES, "vote"])
+    names = list(dict.fromkeys(n for n in names if n not in BASELINES)) + list(BASELINES)
     truth: dict[str, float] | None = None
     if args.benchmark or args.metric:
         if not (args.benchmark and args.metric):
@@ -69,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     scores = score_architectures(job, archs, args.workers, on_done=lambda n: bar.update(1))
     bar.close()
     seconds = time.perf_counter() - start
+    if vote:  # the rank average of its members over this pool (Abdelfattah et al.)
+        names = add_vote(scores, archs, names)
     report = {"proxies": {}, "n_archs": len(archs), "space": args.space, "data": args.data,
               "batch_size": args.batch_size, "seed": args.seed,
               "benchmark": args.benchmark, "metric": args.metric,
@@ -95,6 +105,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_vote(scores: dict, archs: list[str], names: list[str]) -> list[str]:
+    """Add ``vote``: each architecture's mean rank under synflow, jacob_cov and snip."""
+    from scipy.stats import rankdata
+
+    ranks = [rankdata([scores[a][m][0] for a in archs]) for m in VOTE_DEFAULT]
+    seconds = {a: sum(scores[a][m][1] for m in VOTE_DEFAULT) for a in archs}
+    for i, a in enumerate(archs):
+        scores[a]["vote"] = (float(np.mean([r[i] for r in ranks])), seconds[a])
+    return ["vote", *names]
+
+
 def pick_archs(space, how: str, truth: dict[str, float] | None, seed: int) -> list[str]:
     if how == "all" and truth is not None:
         return list(truth)
@@ -113,7 +134,9 @@ def pick_archs(space, how: str, truth: dict[str, float] | None, seed: int) -> li
     try:
         n = int(how)
     except ValueError:
-        raise UserError(f"--archs takes a number or 'all', not {how!r}") from None
+        raise UserError(f"--archs takes a number or 'all', not {how[:40]!r}") from None
+    if n < 1:
+        raise UserError(f"--archs must be at least 1 (or 'all'), not {n}")
     if truth is not None:
         known = dict(truth.items())
         return stratified_sample(known, min(n, len(known)), seed)

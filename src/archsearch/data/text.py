@@ -34,9 +34,16 @@ class Corpus:
 
 def _words(path: Path) -> list[str]:
     words: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words += line.split() + [EOS]
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if "\x00" in line:
+                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "a NUL byte")
+                words += line.split() + [EOS]
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text file (UTF-8 words, one sentence per line)") from None
+    if not any(w != EOS for w in words):
+        raise UserError(f"{path} holds no words")
     return words
 
 

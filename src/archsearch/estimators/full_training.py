@@ -22,7 +22,7 @@ import torch
 from archsearch.data import load_image_data
 from archsearch.data.splits import ImageData
 from archsearch.errors import UserError
-from archsearch.estimators.base import Estimator
+from archsearch.estimators.base import Estimator, check_training_options, require
 from archsearch.nn.ops import count_params_m
 from archsearch.registry import ESTIMATORS
 from archsearch.spaces.base import Architecture, SearchSpace
@@ -31,9 +31,24 @@ from archsearch.types import Budget, Result
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when there is one), ``cpu``, ``cuda`` or ``cuda:N``; anything else, or
+    CUDA on a machine without it, is refused saying so."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r}: this machine has no CUDA GPU (or PyTorch was "
+                        "built without CUDA); use --device cpu or auto")
+    if chosen.type not in ("cpu", "cuda"):
+        raise UserError(f"device {device!r} is not supported; valid: auto, cpu, cuda, cuda:N")
+    if chosen.type == "cuda" and chosen.index is not None and \
+            chosen.index >= torch.cuda.device_count():
+        raise UserError(f"device {device!r}: this machine has {torch.cuda.device_count()} "
+                        "CUDA device(s)")
+    return chosen
 
 
 def arch_seed(seed: int, arch: Architecture) -> int:
@@ -71,6 +86,13 @@ class FullTrainingEstimator(Estimator):
         train_subset: int | None = None, build: dict[str, Any] | None = None,
         max_of_last: int = 0, continue_dir: str | None = None, horizon: float | None = None,
     ) -> None:
+        check_training_options("full-training", epochs=epochs, batch_size=batch_size, lr=lr,
+                               weight_decay=weight_decay)
+        require(cutout >= 0 and 0 <= drop_path < 1 and max_of_last >= 0 and aux_weight >= 0,
+                "full-training: cutout, max_of_last and aux_weight must be at least 0 and "
+                "drop_path in [0, 1)")
+        require(train_subset is None or train_subset >= 1,
+                f"full-training: train_subset must be at least 1, not {train_subset}")
         if continue_dir is not None and horizon is None:
             raise UserError("full-training: continue_dir needs horizon (the largest budget in "
                             "epochs: the length of the learning-rate schedule)")

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from archsearch.data.text import Corpus, batchify, load_corpus
-from archsearch.estimators.base import Estimator
+from archsearch.estimators.base import Estimator, check_training_options, require
 from archsearch.estimators.full_training import arch_seed, build_seeded, resolve_device
 from archsearch.nn.language_model import LSTMLanguageModel, lstm_matching
 from archsearch.nn.ops import count_params_m
 from archsearch.registry import ESTIMATORS
 from archsearch.spaces.base import Architecture, SearchSpace
 from archsearch.train.lm import LMConfig, lm_loss, perplexity, segments, train_epoch
+from archsearch.train.loop import Diverged
 from archsearch.types import Budget, Result
 
 EVAL_BATCH = 10
@@ -46,6 +47,8 @@ class LMTrainingEstimator(Estimator):
                  batch_size: int = 32, bptt: int = 35, lr: float = 10.0,
                  grad_clip: float = 0.25, seed: int = 0, device: str = "auto",
                  dropout: dict[str, float] | None = None, max_steps: int | None = None) -> None:
+        check_training_options("lm-training", epochs=epochs, batch_size=batch_size, lr=lr)
+        require(hidden >= 1 and bptt >= 1, "lm-training: hidden and bptt must be at least 1")
         self.space, self.hidden, self.seed = space, hidden, seed
         self.device = resolve_device(device)
         self.text = _Text(data, batch_size, self.device)
@@ -126,6 +129,8 @@ class SharedRNNEstimator(Estimator):
                  bptt: int = 35, lr: float = 10.0, grad_clip: float = 0.25, seed: int = 0,
                  device: str = "auto", reward_constant: float = 80.0, epochs: int = 10,
                  dropout: dict[str, float] | None = None, max_steps: int | None = None) -> None:
+        check_training_options("shared-rnn", epochs=epochs, batch_size=batch_size, lr=lr)
+        require(hidden >= 1 and bptt >= 1, "shared-rnn: hidden and bptt must be at least 1")
         self.space = space
         self.device = resolve_device(device)
         self.text = _Text(data, batch_size, self.device)
@@ -203,6 +208,9 @@ class SharedRNNEstimator(Estimator):
 
     def epoch_stats(self) -> dict[str, float]:
         loss = self.loss_sum.item() / max(self.tokens, 1)
+        if not math.isfinite(loss):
+            raise Diverged(f"the supernet's training diverged: its loss is {loss} (lower the "
+                           "estimator's lr)")
         stats = {"shared_loss": loss, "shared_acc": float("nan"),
                  "shared_ppl": math.exp(min(loss, 50)), "shared_seconds": self.seconds}
         self.loss_sum, self.tokens, self.seconds = torch.zeros((), device=self.device), 0, 0.0

@@ -44,11 +44,11 @@ from torch.nn import functional as F
 from archsearch.data import load_image_data
 from archsearch.data.augment import augment
 from archsearch.errors import UnknownNameError, UserError
-from archsearch.estimators.base import Estimator
+from archsearch.estimators.base import Estimator, check_training_options, require
 from archsearch.estimators.full_training import build_seeded, resolve_device
 from archsearch.registry import ESTIMATORS
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.train.loop import autocast, cosine_lr
+from archsearch.train.loop import Diverged, autocast, cosine_lr
 from archsearch.types import Budget, Result
 
 REWARDS = ("accuracy", "neg_loss")
@@ -65,6 +65,15 @@ class SharedWeightsEstimator(Estimator):
         reward: str = "accuracy", val_batch_size: int | None = None, bn_affine: bool = False,
         bn_track: bool = False,
     ) -> None:
+        check_training_options("shared-weights", epochs=epochs, batch_size=batch_size, lr=lr,
+                               weight_decay=weight_decay)
+        require(val_batch_size is None or val_batch_size >= 1,
+                f"shared-weights: val_batch_size must be at least 1, not {val_batch_size}")
+        require(eval_batches is None or eval_batches >= 1,
+                f"shared-weights: eval_batches must be at least 1, not {eval_batches}")
+        clash = sorted({"bn_affine", "bn_track"} & set(supernet or {}))
+        require(not clash, f"shared-weights: set {', '.join(clash)} as estimator options, not "
+                "in supernet={...}")
         if not hasattr(space, "supernet"):
             raise UserError(f"space {space.name!r} has no supernet: weight sharing needs one "
                             "(spaces with one: enas-micro, enas-macro, enas-rnn, nb201)")
@@ -150,6 +159,9 @@ class SharedWeightsEstimator(Estimator):
 
     def epoch_stats(self) -> dict[str, float]:
         """Training loss and accuracy over the steps since the last call (and the BN setup)."""
+        if not math.isfinite(self.loss_sum.item()):
+            raise Diverged("the supernet's training diverged: its loss is "
+                           f"{self.loss_sum.item()} (lower the estimator's lr)")
         stats = {"shared_loss": self.loss_sum.item() / max(self.seen, 1),
                  "shared_acc": self.correct.item() / max(self.seen, 1),
                  "shared_seconds": self.seconds, **{k: float(v) for k, v in self.bn.items()}}

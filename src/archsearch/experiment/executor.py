@@ -63,13 +63,36 @@ class ProcessPoolTrialExecutor:
             return self.pool.submit(run_trial, task)
 
     def shutdown(self, cancel: bool = False) -> None:
+        """Wait for the running trials, or (``cancel``: Ctrl-C, SIGTERM, an error) stop the
+        workers at once: their trials are re-run on resume."""
+        workers = list(getattr(self.pool, "_processes", {}).values()) if cancel else []
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
 
 
 def _init_worker(threads: int) -> None:
     import torch
 
+    die_with_parent()
     torch.set_num_threads(threads)  # k workers x 1 thread, instead of k x all cores
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to send this process SIGTERM when its parent dies (Linux), so that a
+    killed driver leaves no worker behind; elsewhere a no-op."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 EXECUTORS = ("inline", "process", "ray")

@@ -71,6 +71,13 @@ class SQLiteStorage:
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        try:
+            self._open(readonly)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path} is damaged or is not an archsearch run database "
+                            f"({exc}); restore it from a copy, or start a new run") from None
+
+    def _open(self, readonly: bool) -> None:
         if readonly:
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                       isolation_level=None, timeout=30)
@@ -121,8 +128,12 @@ class SQLiteStorage:
         self.db.close()
 
     def get_meta(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else json.loads(row[0])
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise UserError(f"{self.path}: its stored {key!r} is damaged ({exc}); restore the "
+                            "file from a copy, or start a new run") from None
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute(
@@ -164,6 +175,13 @@ class SQLiteStorage:
                 )
 
     def trials(self) -> list[TrialRecord]:
+        try:
+            return self._trials()
+        except (sqlite3.DatabaseError, json.JSONDecodeError, ValueError) as exc:
+            raise UserError(f"{self.path}: its trial table is damaged ({exc}); restore the "
+                            "file from a copy, or start a new run") from None
+
+    def _trials(self) -> list[TrialRecord]:
         extra = ", budget, cost_seconds" if self.version >= 2 else ", NULL, NULL"
         rows = self.db.execute(
             "SELECT number, arch, state, objective, metrics, error, started_at, finished_at, "

@@ -58,9 +58,8 @@ def check_buildable(resolved: dict[str, Any]) -> None:
             from archsearch.data.text import load_corpus
 
             load_corpus(estimator["data"])
-    final = resolved["final"]
-    if final["name"] == "tabular":
-        build_estimator(space_spec(resolved), spec(final))
+    final = resolved["final"]  # the final protocol's options are checked now, not after
+    build_estimator(space_spec(resolved), spec(final))
     method = method_of(resolved)
     if method.kind == "trials":
         options = strategy_options(resolved)

@@ -102,6 +102,9 @@ def resolve(cfg: RunConfig) -> dict[str, Any]:
     if loop and (cfg.trials is not None or cfg.time is not None):
         raise UserError(f"{method.name} runs for --epochs; --trials and --time are for trials "
                         "methods (random, evolution, ...)")
+    from archsearch.estimators.full_training import resolve_device
+
+    resolve_device(run["device"])  # an unknown device, or CUDA without one: refused now
     linked = {"data": run["data"], "seed": run["seed"], "device": run["device"]}
     method_options = _method_options(method, preset, cfg, run)
     if method.name == "hyperband" and _estimator_name(cfg)[0] == "full-training":
@@ -111,6 +114,10 @@ def resolve(cfg: RunConfig) -> dict[str, Any]:
                                           **preset.get("estimator", {})}}
     estimator = _estimator(method, space_cls, cfg, preset, run, linked, text)
     final = _final(cfg, space_cls, preset, run, linked, text, estimator)
+    for section in (estimator, final):
+        for key, builder in (("build", "build"), ("supernet", "supernet")):
+            if isinstance(section.get(key), dict):
+                check_network(space_cls, builder, section[key], f"{section['name']} {key}")
     return {"run": run, "space": {"name": space_name, **space_options},
             "method": method_options, "estimator": estimator, "final": final}
 
@@ -305,3 +312,23 @@ def _norm(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items()}
     return value
+
+
+def check_network(space_cls: Any, builder: str, options: dict[str, Any], where: str) -> None:
+    """A network's options (``build={...}``, ``supernet={...}``) against the space's
+    ``build`` / ``supernet`` keyword arguments: an unknown one is refused, naming the valid
+    ones (a misspelt ``chanels`` would otherwise build the default network)."""
+    import inspect
+
+    function = getattr(space_cls, builder, None)
+    if function is None:
+        return
+    params = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD and name != "_" for name, p in params.items()):
+        return  # passed on to a model that checks them (enas-rnn's language model)
+    fixed = ("self", "arch", "num_classes", "in_channels", "vocab_size")
+    valid = [n for n, p in params.items() if n not in fixed and p.kind is not p.VAR_KEYWORD]
+    unknown = sorted(set(options) - set(valid) - set(fixed))
+    if unknown:
+        raise UserError(f"{where}: unknown option {', '.join(map(repr, unknown))} for space "
+                        f"{space_cls.name!r}; valid: {', '.join(valid)}")

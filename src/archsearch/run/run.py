@@ -76,7 +76,7 @@ class Run:
                 raise UserError(
                     f"{path / DB_NAME} holds no run configuration this version can resume "
                     "(an emptied or damaged file, or a first-wave run); start a new --run")
-            resolved = cls._reconcile(stored, given) if given else stored
+            resolved = cls._reconcile(stored, given or {})
             build.check_inputs(resolved, storage)
         except BaseException:
             lock.release()
@@ -99,6 +99,10 @@ class Run:
             merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
         new = resolve(RunConfig.from_options(merged))
         diff = differences(stored, new)
+        if diff and all("run has '(unset)'" in d for d in diff):  # options added since
+            log.warning("the run's configuration lacks options this version has; their "
+                        "defaults apply:\n%s", "\n".join(diff))
+            stored, diff = new, []
         if diff:
             raise UserError("--resume with a different configuration; the differences:\n"
                             + "\n".join(diff) + "\nresume without these options, or start a "

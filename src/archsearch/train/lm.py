@@ -61,6 +61,10 @@ def train_epoch(model: nn.Module, data: torch.Tensor, config: LMConfig,
         total += loss.detach() * y.numel()
         n += y.numel()
     loss = total.item() / max(n, 1)
+    if not math.isfinite(loss):
+        from archsearch.train.loop import Diverged
+
+        raise Diverged(f"training diverged: the loss is {loss} (lower the learning rate)")
     return {"train_loss": loss, "train_ppl": math.exp(min(loss, 50))}
 
 

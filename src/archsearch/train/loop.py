@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from archsearch.data.augment import augment
 from archsearch.data.splits import ImageData, Split
+from archsearch.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class TrainConfig:
     aux_weight: float = 0.4  # weight of an auxiliary head's loss, when the model has one
     amp: bool = True  # bf16 autocast where the device supports it (CUDA); no effect on CPU
     channels_last: bool = True
+
+
+class Diverged(UserError, ArithmeticError):
+    """The training loss became NaN or infinite: a trial fails with this reason; a one-shot
+    search stops with it (its last epoch's checkpoint kept)."""
 
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:
@@ -122,6 +128,9 @@ def fit(
             seen += len(y)
             step += 1
         stats = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
+        if not math.isfinite(stats["train_loss"]):  # a diverged network is no result
+            raise Diverged(f"training diverged: the loss is {stats['train_loss']} in epoch "
+                           f"{math.ceil(step / steps_per_epoch)} (lower the learning rate)")
         if on_epoch is not None:
             on_epoch(math.ceil(step / steps_per_epoch), stats)
     state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(),
