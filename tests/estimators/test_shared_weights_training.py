@@ -144,14 +144,16 @@ MACRO_SPACE, MACRO_SUPERNET = {"n_layers": 6}, {"channels": 4}
 
 
 def macro_uses(arch, name: str, param: torch.Tensor) -> Parts:
-    """Each layer's chosen op; the reduction after pooling layer p of layer j's output when it
-    is read later: j = p (the next layer's input) or a later layer skips to j."""
+    """Each layer's chosen op; the reduction after pooling layer p of output j (0: the stem,
+    j: layer j - 1) when it is read later: j = p + 1 (the next layer's input) or a later
+    layer m skips to j (its bit j, j < m)."""
     parts = name.split(".")
     if parts[0] == "ops":
         return whole(parts[2] == arch.layers[int(parts[1])][0])
     if parts[0] == "reduce":
         p, j = map(int, parts[1].split("_"))
-        return whole(j == p or any(arch.layers[m][1][j] for m in range(p + 1, len(arch.layers))))
+        return whole(j == p + 1 or any(arch.layers[m][1][j]
+                                       for m in range(p + 1, len(arch.layers)) if j < m))
     return whole(True)  # stem, classifier
 
 

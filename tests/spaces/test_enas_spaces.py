@@ -106,3 +106,20 @@ def test_supernet_batchnorm_keeps_no_running_statistics() -> None:
             {} if name == "enas-macro" else {"cells_per_stage": 1}))
         norms = [m for m in supernet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(not m.track_running_stats and not m.affine for m in norms)
+
+
+def test_macro_skip_bits_are_enas_s_bit_0_the_stem_bit_j_layer_j_minus_1() -> None:
+    """general_child.py: layer k adds prev_layers[i] for its bits i < k, prev_layers =
+    [stem, layer 0, ...]: bit 0 reads the stem, never the previous layer (the input)."""
+    space = SPACES.create("enas-macro", n_layers=6)  # reductions after layers 1 and 3
+    text = "conv_3x3|conv_3x3/1|conv_3x3/00|conv_3x3/000|conv_3x3/0000|conv_3x3/00000"
+    torch.manual_seed(0)
+    net = space.build(space.parse(text), channels=4, in_channels=3, widen=False).eval()
+    seen: dict[str, torch.Tensor] = {}
+    net.stem.register_forward_hook(lambda m, i, o: seen.__setitem__("stem", o))
+    net.norms[1].register_forward_hook(lambda m, i, o: seen.__setitem__("sum1", i[0]))
+    net.ops[1].conv_3x3.register_forward_hook(lambda m, i, o: seen.__setitem__("op1", o))
+    net(torch.randn(2, 3, 12, 12))
+    assert torch.allclose(seen["sum1"], seen["op1"] + seen["stem"])  # bit 0: the stem
+    graph = space.graphs(space.parse(text))[0]
+    assert (0, 2, "skip") in graph.edges  # drawn from the stem to layer 1

@@ -1,15 +1,18 @@
 """ENAS macro space (Pham et al., 2018): a whole network of L layers (12 in the paper).
 
 Layer k applies one op (ENAS's order: ``conv_3x3, sep_conv_3x3, conv_5x5, sep_conv_5x5,
-avg_pool_3x3, max_pool_3x3``) to the previous layer's output, adds the outputs of the earlier
-layers it has a skip connection to, and batch-normalises the sum. After layers
-``L//3 - 1`` and ``2L//3 - 1`` every output so far is halved in resolution by a factorized
-reduction (as ENAS), so that later layers can still skip to any earlier one.
+avg_pool_3x3, max_pool_3x3``) to the previous layer's output, adds the skip inputs it chose,
+and batch-normalises the sum. Its k skip bits are ENAS's: bit 0 is the stem's output, bit j
+the output of layer j - 1 (the previous layer is the input already, so it has no bit;
+``general_child.py``: ``prev_layers[i]`` for i < layer_id). After layers ``L//3 - 1`` and
+``2L//3 - 1`` every output so far (the stem's included) is halved in resolution by a
+factorized reduction (as ENAS), so that later layers can still skip to any earlier one.
 
 Channels: ENAS's search keeps the width constant; its final networks double it at each
 reduction. ``supernet()`` keeps it constant, ``build()`` doubles it (``widen=False`` keeps it).
 
-Canonical string: one ``op/bits`` per layer, bits[j] = 1 when layer k reads layer j::
+Canonical string: one ``op/bits`` per layer, bits[j] = 1 when layer k reads output j (the
+stem for j = 0, layer j - 1 after)::
 
     conv_3x3|sep_conv_5x5/1|max_pool_3x3/01|conv_5x5/110|...
 
@@ -118,16 +121,17 @@ class MacroNet(nn.Module):
                                   nn.BatchNorm2d(c, **bn))
         self.ops = nn.ModuleList()
         self.norms = nn.ModuleList()
-        self.reduce = nn.ModuleDict()  # "k_j": reduction of layer j's output after layer k
+        # "k_j": the reduction after layer k of output j (0: the stem, j: layer j - 1)
+        self.reduce = nn.ModuleDict()
         for k in range(n_layers):
             chosen = OPS if arch is None else (arch.layers[k][0],)
             self.ops.append(nn.ModuleDict({op: make_macro_op(op, c, bn) for op in chosen}))
             self.norms.append(nn.BatchNorm2d(c, **bn))
             if k in self.pools:
                 c_next = 2 * c if widen else c
-                for j in range(k + 1):
-                    if arch is None or j == k or any(
-                            arch.layers[m][1][j] for m in range(k + 1, n_layers)):
+                for j in range(k + 2):
+                    if arch is None or j == k + 1 or any(
+                            arch.layers[m][1][j] for m in range(k + 1, n_layers) if j < m):
                         # a stand-alone network reduces only outputs read after this point
                         self.reduce[f"{k}_{j}"] = FactorizedReduce(c, c_next, **bn)
                 c = c_next
@@ -140,8 +144,8 @@ class MacroNet(nn.Module):
         arch = arch if arch is not None else self.arch
         assert arch is not None, "the supernet needs an architecture to run"
         sels = selectors(self.decisions, arch)
-        outputs: list[torch.Tensor | None] = []
         x = self.stem(x)  # (B, C, H, W)
+        outputs: list[torch.Tensor | None] = [x]  # the stem's, then each layer's output
         pos = 0
         for k in range(self.n_layers):
             y = mix(sels[pos], lambda m, k=k, x=x: self.ops[k][OPS[m]](x))
@@ -191,9 +195,9 @@ class ENASMacroSpace(SearchSpace):
 
     def graphs(self, arch: Architecture) -> list[Graph]:
         assert isinstance(arch, MacroArch)
-        names = ("input",) + tuple(f"{k}:{op}" for k, (op, _) in enumerate(arch.layers))
-        edges = [(k, k + 1, "") for k in range(len(arch.layers))]
-        edges += [(j + 1, k + 1, "skip") for k, (_, bits) in enumerate(arch.layers)
+        names = ("stem",) + tuple(f"{k}:{op}" for k, (op, _) in enumerate(arch.layers))
+        edges = [(k, k + 1, "") for k in range(len(arch.layers))]  # node j: output j
+        edges += [(j, k + 1, "skip") for k, (_, bits) in enumerate(arch.layers)
                   for j, b in enumerate(bits) if b]
         return [Graph("ENAS macro network", names, tuple(edges))]
 
