@@ -35,3 +35,14 @@ def test_the_library_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
     assert best and float(best.group(2)) > 93.5  # evolution on the real table
     assert (work / "runs" / "py-enas" / "config.toml").exists()
     assert os.path.exists(work / "runs" / "py-evolution" / "trials.db")
+
+
+def test_the_toml_example_resolves(tmp_path: Path) -> None:
+    from archsearch.run.config import from_toml, resolve
+
+    text = re.search(r"```toml\n(.*?)```", README.read_text(), re.S).group(1)
+    (tmp_path / "run.toml").write_text(text.replace("../shared/data", str(SHARED_DATA)))
+    resolved = resolve(from_toml(tmp_path / "run.toml"))
+    assert resolved["run"]["method"] == "evolution" and resolved["run"]["trials"] == 100
+    assert resolved["method"]["population_size"] == 10
+    assert resolved["estimator"]["name"] == "tabular"

@@ -95,8 +95,10 @@ def test_all_shapes_and_every_node_enters_the_combine() -> None:
 
     # stand-alone: "all" holds every node's block, "loose" only the loose ends'
     arch = sp.parse(CHAIN)
-    alone_all = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES, output="all")
-    alone_loose = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES)
+    alone_all = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES, output="all",
+                         network="shared")
+    alone_loose = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES,
+                           network="shared")
     assert combines(alone_all)[0].weight.shape == (C, N_NODES * C, 1, 1)
     assert combines(alone_loose)[0].weight.shape == (C, 2 * C, 1, 1)
     assert alone_all(x).shape == alone_loose(x).shape == (5, CLASSES)
@@ -140,7 +142,7 @@ def test_the_all_supernet_computes_the_standalone_all_network() -> None:
     x = torch.randn(6, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     rng = np.random.default_rng(1)
     for arch in [sp.parse(CHAIN)] + [sp.sample(rng) for _ in range(3)]:
-        net = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES,
+        net = sp.build(arch, channels=C, cells_per_stage=1, num_classes=CLASSES, network="shared",
                        output="all").double()
         shared = dict(model.named_parameters())
         with torch.no_grad():

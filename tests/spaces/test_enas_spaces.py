@@ -114,7 +114,8 @@ def test_macro_skip_bits_are_enas_s_bit_0_the_stem_bit_j_layer_j_minus_1() -> No
     space = SPACES.create("enas-macro", n_layers=6)  # reductions after layers 1 and 3
     text = "conv_3x3|conv_3x3/1|conv_3x3/00|conv_3x3/000|conv_3x3/0000|conv_3x3/00000"
     torch.manual_seed(0)
-    net = space.build(space.parse(text), channels=4, in_channels=3, widen=False).eval()
+    net = space.build(space.parse(text), channels=4, in_channels=3, widen=False,
+                      network="shared").eval()
     seen: dict[str, torch.Tensor] = {}
     net.stem.register_forward_hook(lambda m, i, o: seen.__setitem__("stem", o))
     net.norms[1].register_forward_hook(lambda m, i, o: seen.__setitem__("sum1", i[0]))

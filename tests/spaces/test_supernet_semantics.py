@@ -73,7 +73,8 @@ class Case:
 CASES = {
     "nb201": Case({}, {"channels": 4, "cells_per_stage": 1}),
     "enas-micro": Case(
-        {"n_nodes": 4}, {"channels": 4, "cells_per_stage": 1}, {"dropout": 0.0},
+        {"n_nodes": 4}, {"channels": 4, "cells_per_stage": 1},
+        {"dropout": 0.0, "network": "shared"},  # the supernet's sub-network on its own
         corners=(
             # the normal cell never reads input 1: both reduction cells are dead; a normal cell
             # after a dead reduction reads its input 0 through a factorized reduction; the
@@ -95,7 +96,8 @@ CASES = {
             "avg_pool_3x3~1,identity~2|sep_conv_5x5~4,sep_conv_3x3~1",
         )),
     # the supernet keeps the width constant; build() doubles it at reductions unless told not to
-    "enas-macro": Case({"n_layers": 6}, {"channels": 4}, {"widen": False, "dropout": 0.0}),
+    "enas-macro": Case({"n_layers": 6}, {"channels": 4},
+                       {"widen": False, "dropout": 0.0, "network": "shared"}),
     "enas-rnn": Case(
         {"n_nodes": 6}, {"vocab_size": VOCAB, "hidden": 8, **NO_DROPOUT}, text=True,
         corners=("tanh|relu~0|sigmoid~1|identity~2|tanh~3|relu~4",  # a chain: one loose end

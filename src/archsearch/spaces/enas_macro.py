@@ -210,8 +210,20 @@ class ENASMacroSpace(SearchSpace):
 
     def build(self, arch: Architecture, channels: int = 36, num_classes: int = 10,
               in_channels: int = 3, widen: bool = True, dropout: float = 0.0,
-              **_: Any) -> MacroNet:
+              network: str = "official", separable: bool = False, **_: Any) -> nn.Module:
+        """The stand-alone network. ``network="official"``: as ENAS's code builds a fixed
+        architecture (skips concatenated then 1x1, the width doubled at each reduction; see
+        :mod:`archsearch.spaces.enas_macro_final`; ``separable`` makes the sep_conv ops
+        separable, which the official fixed path does not). ``"shared"``: the supernet's
+        sub-network on its own (``widen=False`` keeps the width)."""
         assert isinstance(arch, MacroArch)
+        if network == "official":
+            from archsearch.spaces.enas_macro_final import FinalMacroNet
+
+            return FinalMacroNet(arch, self.n_layers, pool_layers(self.n_layers), channels,
+                                 num_classes, in_channels, dropout, separable)
+        if network != "shared":
+            raise ArchitectureError(f"network must be 'official' or 'shared', not {network!r}")
         return MacroNet(arch, self.n_layers, channels, num_classes, in_channels, widen, dropout)
 
     def supernet(self, channels: int = 36, num_classes: int = 10, in_channels: int = 3,

@@ -429,10 +429,27 @@ class ENASMicroSpace(SearchSpace):
 
     def build(self, arch: Architecture, channels: int = 36, cells_per_stage: int = 5,
               num_classes: int = 10, in_channels: int = 3, auxiliary: bool = False,
-              dropout: float = 0.0, output: str = "loose", **_: Any) -> MicroNet:
+              dropout: float = 0.0, output: str = "loose", network: str = "official",
+              **_: Any) -> nn.Module:
         """The stand-alone network (ENAS's final CIFAR-10 network: 36 channels, 5 per stage).
-        ``output="all"``: each cell's output concatenates every intermediate node."""
+
+        ``network="official"``: as ENAS's code builds a fixed architecture (cells output the
+        concatenation of their unused nodes, calibrated by the next cells; its auxiliary
+        head; see :mod:`archsearch.spaces.enas_micro_final`). ``"shared"``: the supernet's
+        sub-network on its own (cells mapped back to C channels; ``output="all"``: each
+        cell's output concatenates every intermediate node, as NNI's cells do)."""
         assert isinstance(arch, MicroCell)
+        if network == "official":
+            from archsearch.spaces.enas_micro_final import FinalMicroNet
+
+            if output != "loose":
+                raise ArchitectureError("output applies to network='shared' (the official "
+                                        "network's cells output their unused nodes)")
+
+            return FinalMicroNet(arch, channels, cells_per_stage, num_classes, in_channels,
+                                 auxiliary, dropout)
+        if network != "shared":
+            raise ArchitectureError(f"network must be 'official' or 'shared', not {network!r}")
         return MicroNet(arch, self.n_nodes, channels, cells_per_stage, num_classes, in_channels,
                         auxiliary, dropout, output=output)
 

@@ -112,17 +112,7 @@ def fit(
                 group["lr"] = cosine_lr(step, schedule, config.lr, config.lr_min)
             if hasattr(model, "drop_path_prob"):
                 model.drop_path_prob = config.drop_path * step / schedule
-            with autocast(device, config.amp):
-                out = model(x)
-                logits, aux = out if isinstance(out, tuple) else (out, None)
-                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-                if aux is not None:
-                    loss = loss + config.aux_weight * F.cross_entropy(aux, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            loss, logits = train_step(model, x, y, optimizer, config)
             loss_sum += loss.detach() * len(y)  # stays on the device: no sync per step
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
@@ -137,6 +127,25 @@ def fit(
              "step": step, "order": order}
     return {**stats, "train_seconds": time.perf_counter() - start, "steps": float(step),
             "state": state}
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               optimizer: torch.optim.Optimizer, config: TrainConfig
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step (an auxiliary head's loss added when the model returns one):
+    (loss, logits), on the device."""
+    with autocast(x.device, config.amp):
+        out = model(x)
+        logits, aux = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        if aux is not None:
+            loss = loss + config.aux_weight * F.cross_entropy(aux, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss, logits
 
 
 @torch.no_grad()
