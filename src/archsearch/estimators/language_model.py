@@ -160,7 +160,8 @@ class SharedRNNEstimator(Estimator):
         if batch is not None:
             raise NotImplementedError("shared-rnn trains on its own segments in order")
         if self.position == 0:  # a new epoch: fresh hidden state and dropout stream
-            self.model.train()
+            if not self.model.training:  # a mode switch walks every module
+                self.model.train()
             self.h = self.model.init_hidden(self.text.train.shape[1], self.device)
             with torch.random.fork_rng(devices=self._rng_devices()):
                 torch.manual_seed(self.seed * 7919 + self.epoch)
@@ -169,7 +170,8 @@ class SharedRNNEstimator(Estimator):
         x, y = self.segments[self.position]
         with torch.random.fork_rng(devices=self._rng_devices()):
             self._set_rng(self.rng_state)  # the dropout masks continue this epoch's stream
-            self.model.train()
+            if not self.model.training:  # a mode switch walks every module
+                self.model.train()
             h = self.h.detach()  # truncate back-propagation at the segment boundary
             loss, self.h = lm_loss(self.model, x, y, h, path)
             self.optimizer.zero_grad(set_to_none=True)
@@ -224,7 +226,8 @@ class SharedRNNEstimator(Estimator):
 
     @torch.no_grad()
     def _reward(self, arch: Architecture, segment: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        self.model.eval()
+        if self.model.training:  # only when needed
+            self.model.eval()
         x, y = segment
         loss, _ = lm_loss(self.model, x, y, self.model.init_hidden(x.shape[1], self.device), arch)
         return self.reward_constant / torch.exp(loss)

@@ -130,7 +130,8 @@ class SharedWeightsEstimator(Estimator):
 
     def loss(self, path: Any, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """The cross-entropy of ``path`` on ``batch``, differentiable (training mode)."""
-        self.model.train()
+        if not self.model.training:  # a mode switch walks every module
+            self.model.train()
         x, y = batch
         with autocast(self.device, self.amp):
             return F.cross_entropy(self.model(x, path), y)
@@ -143,7 +144,8 @@ class SharedWeightsEstimator(Estimator):
         for group in self.optimizer.param_groups:
             group["lr"] = cosine_lr(min(self.step, self.total_steps), self.total_steps,
                                     self.lr, self.lr_min)
-        self.model.train()
+        if not self.model.training:  # a mode switch walks every module
+            self.model.train()
         with autocast(self.device, self.amp):
             logits = self.model(x, path)
             loss = F.cross_entropy(logits, y)
@@ -189,7 +191,8 @@ class SharedWeightsEstimator(Estimator):
     @torch.no_grad()
     def reward_on(self, arch: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The reward on (x, y): accuracy, or minus the mean cross-entropy (``reward``)."""
-        self.model.eval()  # without bn_track, BN uses batch statistics in eval mode too
+        if self.model.training:  # without bn_track, BN uses batch statistics in eval mode too
+            self.model.eval()
         with autocast(self.device, self.amp):
             logits = self.model(x, arch)
         if self.reward == "neg_loss":
@@ -223,7 +226,8 @@ class SharedWeightsEstimator(Estimator):
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average over the calibration batches
-        self.model.train()
+        if not self.model.training:  # a mode switch walks every module
+            self.model.train()
         order = self.calibration_order()
         for i in range(min(batches, max(1, len(order) // self.batch_size))):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
