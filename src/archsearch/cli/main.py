@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(args.run_command(args) or 0)
+        code = int(args.run_command(args) or 0)
+        sys.stdout.flush()  # a reader that went away (| head) shows here, not at exit
+        return code
     except UserError as exc:
         print(f"archsearch {args.command}: error: {shorten(str(exc))}", file=sys.stderr)
         return 2

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.json)
     if args.batch_size < 1 or args.workers < 1:
         raise UserError("--batch-size and --workers must be at least 1")
+    if args.seed < 0:
+        raise UserError(f"--seed must be at least 0, not {args.seed}")
     names = sorted(PROXIES) if args.proxies == "all" else [
         p.strip() for p in args.proxies.split(",") if p.strip()]
     if not names:

@@ -43,12 +43,14 @@ def arch_summary(space_name: str, text: str) -> dict[str, Any]:
 
     space = SPACES.create(space_name)
     arch = space.from_json(text) if text.lstrip().startswith("{") else space.parse(text)
-    model = space.build(arch)  # the space's default network (NB201: CIFAR-10, C=16, N=5)
+    language = getattr(space, "data", "images") == "text"  # a language model: no image FLOPs
+    # the space's default network (NB201: CIFAR-10, C=16, N=5), on RGB images
+    model = space.build(arch) if language else space.build(arch, in_channels=3)
     return {
         "space": space_name, "arch": arch.to_str(), "iso_key": space.iso_key(arch),
         "params_m": round(count_params_m(model), 6),
-        "flops_m": round(count_flops_m(model, (1, 3, 32, 32)), 6),
-        "input": [3, 32, 32],
+        "flops_m": None if language else round(count_flops_m(model, (1, 3, 32, 32)), 6),
+        "input": None if language else [3, 32, 32],
     }
 
 
@@ -59,8 +61,9 @@ def show_arch(space_name: str, text: str, as_json: bool) -> int:
     else:
         for k, v in info.items():
             print(f"{k:>9}: {v}")
-        print("(FLOPs: multiply-accumulates of the convolutions and the classifier for one "
-              "3x32x32 image)")
+        if info["flops_m"] is not None:
+            print("(FLOPs: multiply-accumulates of the convolutions and the classifier for one "
+                  "3x32x32 image)")
     return 0
 
 

@@ -45,6 +45,16 @@ def space_spec(resolved: dict[str, Any]) -> Spec:
 def check_buildable(resolved: dict[str, Any]) -> None:
     """Build what reads data, tables or proxies (and throw it away), so that a bad path or
     file fails before a run folder exists. One-shot supernets are built by the search."""
+    try:
+        _build_once(resolved)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:  # a component refusing its options (evolution's
+        # sample_size above its population_size): the user's to fix, said in one line
+        raise UserError(f"the run's options are refused: {exc}") from None
+
+
+def _build_once(resolved: dict[str, Any]) -> None:
     space = build_space(space_spec(resolved))
     estimator = resolved["estimator"]
     if method_of(resolved).kind == "trials":

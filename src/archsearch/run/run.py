@@ -47,13 +47,16 @@ class Run:
     @classmethod
     def create(cls, folder: str | Path, config: RunConfig) -> Run:
         path = checked_folder(folder, must_exist=False)
+        taken = (f"run folder {str(folder)!r} already holds a run; resume it (--resume), or "
+                 "choose another --run")
         if (path / DB_NAME).exists():
-            raise UserError(f"run folder {str(folder)!r} already holds a run; resume it "
-                            "(--resume), or choose another --run")
+            raise UserError(taken)
         resolved = resolve(config)
         build.check_buildable(resolved)  # data, tables, proxies: fail before the folder exists
         lock = FolderLock(path).acquire()
         try:
+            if (path / DB_NAME).exists():  # made by another process while this one checked
+                raise UserError(taken)
             storage = SQLiteStorage(path / DB_NAME)
             storage.set_meta("config", resolved)
             build.record_inputs(resolved, storage)
