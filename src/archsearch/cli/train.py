@@ -72,6 +72,8 @@ def final_section(base: dict[str, Any], args: argparse.Namespace) -> dict[str, A
 def train(args: argparse.Namespace) -> int:
     if args.baseline_random < 0:
         raise UserError(f"--baseline-random must be at least 0, not {args.baseline_random}")
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed must be at least 0, not {args.seed}")
     check_output(args.json)
     if is_run(args.target):
         folder = Path(args.target)

@@ -43,15 +43,15 @@ class RunConfig(Config):
     seed: int | None = option(None, "seed of the search and the training (default 0)", minimum=0)
     device: str | None = option(None, "auto (default), cpu or cuda")
     epochs: float | None = option(None, "one-shot: search epochs; trials: training epochs per "
-                                  "trial", minimum=0)
-    final_epochs: float | None = option(None, "epochs of the final retraining (default 20)",
-                                        minimum=0)
+                                  "trial (positive)")
+    final_epochs: float | None = option(None, "epochs of the final retraining (default 20; "
+                                        "positive)")
     baseline_random: int = option(3, "random architectures retrained beside the best",
                                   minimum=0)
     trials: int | None = option(None, "trials methods: trials in all (default 40 unless time "
                                 "is given)", minimum=1)
     time: float | None = option(None, "trials methods: stop proposing after this many "
-                                "seconds", minimum=0)
+                                "seconds (positive)")
     retries: int = option(1, "times a failed trial is retried", minimum=0)
     estimator: str | None = option(None, "trials methods: full-training (default), tabular, "
                                    "zero-cost:PROXY, supernet-checkpoint, ...")

@@ -71,12 +71,19 @@ class FolderLock:
         return self
 
     @staticmethod
-    def holder(handle: IO[str]) -> str:
-        try:
-            handle.seek(0)
-            info = json.loads(handle.read() or "{}")
-        except (OSError, ValueError):
-            info = {}
+    def holder(handle: IO[str], patience: float = 2.0) -> str:
+        """Who holds the lock, as its holder wrote it; the holder writes just after locking,
+        so an empty or half-written file is read again for up to ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                handle.seek(0)
+                info = json.loads(handle.read() or "{}")
+            except (OSError, ValueError):
+                info = {}
+            if info or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         if not info:
             return "another process"
         return (f"process {info.get('pid')} on {info.get('host')} (started "
