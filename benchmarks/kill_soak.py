@@ -13,7 +13,8 @@ architecture, state, objective, budget) or ENAS's per-epoch records (timings asi
 answer equal the reference's, and no process of a killed search (its workers) is alive a few
 seconds after the kill.
 
-    python benchmarks/kill_soak.py [--kills 20 5 5] [--seed 0] [--json out.json]
+    python benchmarks/kill_soak.py [--kills 20 5 5] [--soaks tabular enas workers] [--seed 0]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,12 +43,12 @@ def commands(pid_dir: str) -> dict[str, tuple[list[str], tuple[float, float]]]:
     return {
         "tabular": (["--method", "evolution", "--space", "nb201", "--estimator", "tabular",
                      "--benchmark", str(DATA / "nb201_cifar10.csv"), "--metric",
-                     "cifar10_test_acc_200ep", "--trials", "600", "--baseline-random", "0"],
-                    (2.5, 6.0)),
+                     "cifar10_test_acc_200ep", "--trials", "8000", "--baseline-random", "0"],
+                    (2.0, 4.5)),
         "enas": (TINY_ENAS, (4.0, 14.0)),
         "workers": (["--method", "random", "--space", "toy", "--estimator", "toy",
                      "--estimator-opt", "delay=0.05", "--estimator-opt", f"pid_dir='{pid_dir}'",
-                     "--workers", "2", "--trials", "150", "--baseline-random", "0"],
+                     "--workers", "2", "--trials", "400", "--baseline-random", "0"],
                     (4.0, 9.0)),
     }
 
@@ -111,13 +112,16 @@ def soak(name: str, kills: int, rng: np.random.Generator, root: Path) -> dict:
     if final.wait() != 0:
         raise SystemExit(f"{name}: the last resume failed: {final.stderr.read()[-500:]}")
     same = outcome(folder) == outcome(reference)
-    return {"soak": name, "kills": done, "identical": same, "orphaned_workers": orphans}
+    return {"soak": name, "kills": done, "identical": same, "orphaned_workers": orphans,
+            "trials": len(outcome(folder)["trials"]), "epochs": len(outcome(folder)["epochs"])}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, nargs=3, default=[20, 5, 5],
                    metavar=("TABULAR", "ENAS", "WORKERS"))
+    p.add_argument("--soaks", nargs="+", default=["tabular", "enas", "workers"],
+                   choices=["tabular", "enas", "workers"], help="which soaks to run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json")
     args = p.parse_args()
@@ -125,6 +129,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, kills in zip(("tabular", "enas", "workers"), args.kills):
+            if name not in args.soaks:
+                continue
             rows.append(soak(name, kills, rng, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
     print("all identical to uninterrupted runs, no orphaned worker:",

@@ -9,6 +9,7 @@ as the reward, final test accuracy reported).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,10 @@ def best_so_far_curve(job: BenchJob) -> list[float]:
     return curve
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    from archsearch.experiment.executor import die_with_parent
+
+    die_with_parent(parent)
     import torch
 
     torch.set_num_threads(1)
@@ -77,7 +81,7 @@ def run_benchmark(
     curves: dict[str, list[list[float]]] = {s: [] for s in strategies}
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             for job, curve in zip(jobs, pool.imap(best_so_far_curve, jobs, chunksize=4)):
                 curves[job.strategy].append(curve)
                 if on_done:

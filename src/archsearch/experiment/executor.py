@@ -9,6 +9,7 @@ experiment, which retries it; the executor itself must stay usable afterwards.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -51,7 +52,7 @@ class ProcessPoolTrialExecutor:
             max_workers=self.capacity,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.threads_per_worker,),
+            initargs=(self.threads_per_worker, os.getpid()),
         )
 
     def submit(self, task: TrialTask) -> Future[Result]:
@@ -72,16 +73,17 @@ class ProcessPoolTrialExecutor:
                 process.terminate()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
+    die_with_parent(parent)
     import torch
 
-    die_with_parent()
     torch.set_num_threads(threads)  # k workers x 1 thread, instead of k x all cores
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """Ask the kernel to send this process SIGTERM when its parent dies (Linux), so that a
-    killed driver leaves no worker behind; elsewhere a no-op."""
+    killed driver leaves no worker behind; elsewhere a no-op. A parent that died before the
+    request (while this worker was starting) is no longer this process's parent: then exit."""
     import ctypes
     import signal
     import sys
@@ -92,7 +94,9 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 EXECUTORS = ("inline", "process", "ray")
