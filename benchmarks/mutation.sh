@@ -10,6 +10,9 @@
 # tests and the kill rate, also written to benchmarks/results/mutation.json.
 # Needs mutmut in the virtual environment: bash scripts/setup.sh dev,mutation
 # (VENV=path to use another one; MUTATION_TIME_LIMIT caps the run, in seconds).
+# Arguments, if any, are mutant-name patterns (fnmatch) that restrict the run, e.g.
+#   bash benchmarks/mutation.sh 'archsearch.strategies.regularized_evolution.*'
+# (the other modules' mutants are then counted as "not checked").
 # Afterwards: $VENV/bin/mutmut results (the survivors), $VENV/bin/mutmut show NAME (a diff).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 start=$(date +%s)
 status=0
 echo "mutmut run (log: mutants/run.log) ..."
-timeout "$LIMIT" "$VENV/bin/mutmut" run --max-children "$JOBS" > mutants/run.log 2>&1 || status=$?
+timeout "$LIMIT" "$VENV/bin/mutmut" run --max-children "$JOBS" "$@" > mutants/run.log 2>&1 || status=$?
 seconds=$(( $(date +%s) - start ))
 echo "mutmut exited with $status after ${seconds} s"
 "$VENV/bin/python" benchmarks/mutation_summary.py --json benchmarks/results/mutation.json \

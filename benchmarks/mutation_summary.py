@@ -2,9 +2,11 @@
 mutants were killed, survived, timed out or had no test, the kill rate, and the survivors'
 names; printed as a table and written as JSON.
 
-The kill rate counts a mutant as caught when a test failed on it (killed) or it ran past
-mutmut's time limit (timeout: the mutation made the code hang, which the suite notices too);
-mutants no selected test reaches ("no tests") count as not caught.
+The kill rate is over the mutants that were checked (a run restricted to some modules, or
+stopped by its time limit, leaves the others "not checked"); it counts a mutant as caught when
+a test failed on it (killed) or it ran past mutmut's time limit (timeout: the mutation made the
+code hang, which the suite notices too); mutants no selected test reaches ("no tests") count as
+not caught.
 
 Reads the ``*.meta`` files mutmut leaves next to each mutated file under ``mutants/``. The exit
 codes are mutmut 3's (``mutmut.stats.status_by_exit_code``, repeated here so that this script
@@ -52,16 +54,18 @@ def summarise(mutants: Path) -> dict[str, Any]:
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts = Counter(status(code) for code in codes.values())
         total = sum(counts.values())
+        checked = total - counts["not checked"]
         caught = sum(counts[s] for s in CAUGHT)
         modules[module_name(meta, mutants)] = {
             "total": total, **{s: counts[s] for s in COLUMNS},
-            "kill_rate": caught / total if total else None,
+            "kill_rate": caught / checked if checked else None,
             "not_caught": sorted(k for k, c in codes.items() if status(c) not in CAUGHT),
         }
     total = sum(m["total"] for m in modules.values())
     caught = sum(m[s] for m in modules.values() for s in CAUGHT)
+    checked = total - sum(m["not checked"] for m in modules.values())
     overall = {"total": total, **{s: sum(m[s] for m in modules.values()) for s in COLUMNS},
-               "kill_rate": caught / total if total else None}
+               "kill_rate": caught / checked if checked else None}
     return {"modules": modules, "overall": overall}
 
 
