@@ -36,7 +36,7 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
+    (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: darts, enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
     (["search", "--strategy", "nope"],
      "valid method names: enas, evolution, hyperband, nas-rl, random, reinforce, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],

@@ -76,7 +76,7 @@ class SharedWeightsEstimator(Estimator):
                 "in supernet={...}")
         if not hasattr(space, "supernet"):
             raise UserError(f"space {space.name!r} has no supernet: weight sharing needs one "
-                            "(spaces with one: enas-micro, enas-macro, enas-rnn, nb201)")
+                            "(spaces with one: darts, enas-micro, enas-macro, enas-rnn, nb201)")
         if reward not in REWARDS:
             raise UnknownNameError("reward", reward, REWARDS)
         self.reward = reward

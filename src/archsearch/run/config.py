@@ -155,7 +155,7 @@ def _estimator(method: methods.Method, space_cls: Any, cfg: RunConfig, preset: d
             raise UserError(f"space {space_cls.name!r} has no supernet, so {method.name} (a "
                             "one-shot method) cannot search it; use a trials method (random, "
                             "evolution, reinforce, nas-rl, hyperband) or a space with one "
-                            "(enas-micro, enas-macro, enas-rnn, nb201)")
+                            "(darts, enas-micro, enas-macro, enas-rnn, nb201)")
         name = "shared-rnn" if text else "shared-weights"
         if text and method.name != "enas":
             raise UserError(f"{method.name} searches image spaces; on text use enas")
