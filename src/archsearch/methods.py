@@ -43,6 +43,7 @@ class Method:
     paper: Mapping[str, Any] = field(default_factory=dict)  # trials: the paper's option values
     extras: type[Config] | None = None  # trials: options the run handles (not the strategy's)
     estimator: str | None = None  # loop: the estimator it trains (by the space's data)
+    requires: tuple[str, ...] = ()  # loop: space abilities beyond a supernet (DARTS: derive)
 
     def preset(self, space: str) -> dict[str, dict[str, Any]]:
         """The section -> options defaults of this method on ``space``."""
@@ -169,7 +170,27 @@ def _spos() -> Method:
               "on nb201 paths are drawn over isomorphism classes.")
 
 
-LOOPS: dict[str, Callable[[], Method]] = {"enas": _enas, "spos": _spos}
+def _darts() -> Method:
+    from archsearch.oneshot.darts import ESTIMATOR_DEFAULTS, DARTSConfig
+
+    return Method(
+        "darts", "loop", "DARTS: architecture weights over a relaxed supernet, a gradient step "
+        "on validation data before each weight step (first or second order)",
+        "Liu et al., ICLR 2019", "darts", config=DARTSConfig, estimator="shared-weights",
+        requires=("derive",),
+        presets={
+            # the official search's weights (cnn/train_search.py); CPU-sized epochs
+            "*": {"run": {"epochs": 10}, "estimator": dict(ESTIMATOR_DEFAULTS)},
+        },
+        notes="CPU-sized: 10 epochs (the paper: 50) and the space's small search network (the "
+              "paper's: 16 channels, 8 cells: supernet={channels=16, cells=8}); the weights "
+              "as the official search trains them (SGD momentum 0.9 without Nesterov, lr 0.025 "
+              "to 0.001 on a per-epoch cosine, weight decay 3e-4, clip 5, batch 64, the "
+              "training images half for the weights, half for alpha). order=1 is the code's "
+              "default; the paper's cell (DARTS_V2) came from order=2.")
+
+
+LOOPS: dict[str, Callable[[], Method]] = {"darts": _darts, "enas": _enas, "spos": _spos}
 
 
 def names() -> list[str]:

@@ -165,6 +165,21 @@ def rnn_uses(arch, name: str, param: torch.Tensor) -> Parts:
     return whole(arch.nodes[int(m[1])][0] == int(m[2]))
 
 
+DARTS_SUPERNET = {"channels": 4, "cells": 3}
+DARTS_KINDS = ["normal", "reduce", "reduce"]  # reductions at cells // 3 and 2 * cells // 3
+
+
+def darts_uses(arch, name: str, param: torch.Tensor) -> Parts:
+    """The genotype's op on each of its edges (``cells.K.ops.I_J_OP``: from node I to node J);
+    both preprocessings (node 2 reads both inputs), stem and classifier always."""
+    m = re.fullmatch(r"cells\.(\d+)\.ops\.(\d+)_(\d+)_(\w+?)\.(.+)", name)
+    if m is None:
+        return whole(True)
+    nodes = arch.cell(DARTS_KINDS[int(m[1])])
+    i, j, op = int(m[2]), int(m[3]), m[4]
+    return whole((op, i) in nodes[j - 2])
+
+
 # image space -> (space options, supernet sizes, rule, corner cases beyond the sampled ones)
 IMAGE_CASES: dict[str, tuple[dict, dict, Callable, tuple[str, ...]]] = {
     "nb201": ({}, {"channels": 4, "cells_per_stage": 1}, nb201_uses, (
@@ -178,6 +193,12 @@ IMAGE_CASES: dict[str, tuple[dict, dict, Callable, tuple[str, ...]]] = {
         "reduce:identity~1,sep_conv_5x5~1|identity~2,max_pool_3x3~1|"
         "sep_conv_3x3~3,avg_pool_3x3~2|avg_pool_3x3~1,identity~3",)),
     "enas-macro": (MACRO_SPACE, MACRO_SUPERNET, macro_uses, ()),
+    "darts": ({}, DARTS_SUPERNET, darts_uses, (
+        # a skip at stride 2 (the reduction cells) has weights; at stride 1 none
+        "normal:skip_connect~0,skip_connect~1|skip_connect~0,sep_conv_5x5~2|"
+        "dil_conv_5x5~1,skip_connect~3|skip_connect~2,dil_conv_3x3~4;"
+        "reduce:skip_connect~0,skip_connect~1|skip_connect~1,avg_pool_3x3~2|"
+        "skip_connect~0,sep_conv_3x3~3|max_pool_3x3~1,skip_connect~4",)),
 }
 TEXT_CASES = {"enas-rnn": rnn_uses}
 SUPERNET_SPACES = [name for name in SPACES.names() if hasattr(SPACES.create(name), "supernet")]

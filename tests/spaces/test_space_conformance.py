@@ -18,6 +18,7 @@ SMALL = {
     "enas-macro": ({"n_layers": 4}, {"channels": 4}),
     "enas-rnn": ({"n_nodes": 4}, {"hidden": 8}),
     "nasnet": ({"blocks": 2}, {"channels": 4, "cells_per_stage": 1}),
+    "darts": ({}, {"channels": 4, "cells": 3}),
     "nasrl-cnn": ({"depth": 3}, {}),
     "toy": ({}, {}),
 }

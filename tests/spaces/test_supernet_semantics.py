@@ -95,6 +95,19 @@ CASES = {
             "reduce:identity~1,sep_conv_3x3~1|identity~2,max_pool_3x3~1|"
             "avg_pool_3x3~1,identity~2|sep_conv_5x5~4,sep_conv_3x3~1",
         )),
+    # the search network's sub-network: pools followed by BatchNorm, as the mixed ops hold them
+    "darts": Case({}, {"channels": 4, "cells": 3}, {"network": "shared", "dropout": 0.0},
+                  corners=(
+        # DARTS' second-order cell; a cell of one op (every edge a pool or a skip)
+        "normal:sep_conv_3x3~0,sep_conv_3x3~1|sep_conv_3x3~0,sep_conv_3x3~1|"
+        "skip_connect~0,sep_conv_3x3~1|skip_connect~0,dil_conv_3x3~2;"
+        "reduce:max_pool_3x3~0,max_pool_3x3~1|max_pool_3x3~1,skip_connect~2|"
+        "max_pool_3x3~0,skip_connect~2|max_pool_3x3~1,skip_connect~2",
+        "normal:avg_pool_3x3~0,avg_pool_3x3~1|avg_pool_3x3~0,avg_pool_3x3~2|"
+        "avg_pool_3x3~1,avg_pool_3x3~3|avg_pool_3x3~2,avg_pool_3x3~4;"
+        "reduce:skip_connect~0,skip_connect~1|skip_connect~0,skip_connect~2|"
+        "skip_connect~1,skip_connect~3|skip_connect~3,skip_connect~4",
+    )),
     # the supernet keeps the width constant; build() doubles it at reductions unless told not to
     "enas-macro": Case({"n_layers": 6}, {"channels": 4},
                        {"widen": False, "dropout": 0.0, "network": "shared"}),

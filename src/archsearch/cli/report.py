@@ -20,6 +20,9 @@ def print_search(run: Any) -> None:
             parts.append(f"reward {fmt(last.get('reward'))}")
         if "entropy" in last:
             parts.append(f"entropy {fmt(last.get('entropy'), 2)}")
+        if "alpha_entropy" in last:
+            parts.append(f"alpha entropy {fmt(last.get('alpha_entropy'), 3)}, "
+                         f"{last.get('skip_connects')} skip connection(s)")
         print(f"search: {len(history)} epochs in {seconds:.0f} s; last epoch: "
               + ", ".join(parts))
     records = run.trials()
@@ -31,6 +34,10 @@ def print_search(run: Any) -> None:
     if method.kind == "loop" and method.name == "enas":
         samples = run.resolved["method"]["derive_samples"]
         print(f"derived architecture (best of {samples} samples, validation score "
+              f"{fmt(history[-1]['derived_score'])}):\n  {best}")
+        return
+    if method.kind == "loop" and method.name == "darts":
+        print(f"derived architecture (the last epoch's, validation score "
               f"{fmt(history[-1]['derived_score'])}):\n  {best}")
         return
     trial = best_trial(records)

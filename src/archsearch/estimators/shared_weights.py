@@ -8,8 +8,10 @@ SupernetEstimator`), which the one-shot methods are written against:
   path (a weight vector per decision, :mod:`archsearch.nn.mixed`);
 - ``batch(split)``: the next training minibatch (augmented, in a seeded per-epoch order), or a
   random validation minibatch;
-- ``loss(path, batch)``: the differentiable loss of ``path`` on a batch (a bi-level method
-  steps its architecture parameters on it between weight steps);
+- ``loss(path, batch, params=None)``: the differentiable loss of ``path`` on a batch (a
+  bi-level method steps its architecture parameters on it between weight steps), with the
+  supernet's own weights or with ``params`` in their place (DARTS' unrolled weights);
+- ``current_lr()``: the learning rate the next weight step uses;
 - ``score(paths, batches, shared)``: the reward of each path on validation minibatches, the
   same ones for all (``shared``) or each its own (ENAS's controller rewards), on the device;
 - ``epoch_stats()``: the training loss and accuracy since the last call (one host copy).
@@ -29,6 +31,11 @@ of its own batch through its own sub-network. Running statistics accumulated acr
 of different sub-networks describe none of them, which is one reason weight-sharing NAS on
 NAS-Bench-201 collapsed in the benchmark's paper; with ``bn_track`` scoring uses them (as
 RSPS with running statistics does), unless they are recalibrated first (SPOS).
+
+The weights' optimizer is SGD with Nesterov momentum by default (``nesterov=False``: plain
+momentum, as DARTS' code), its learning rate a cosine from ``lr`` to ``lr_min`` changed every
+step (``lr_schedule="step"``) or once per epoch (``"epoch"``: DARTS' ``CosineAnnealingLR``
+stepped at each epoch's start, so epoch e of E trains at the cosine's value at e / E).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from archsearch.train.loop import Diverged, autocast, cosine_lr
 from archsearch.types import Budget, Result
 
 REWARDS = ("accuracy", "neg_loss")
+LR_SCHEDULES = ("step", "epoch")
 
 
 @ESTIMATORS.register("shared-weights")
@@ -63,7 +71,7 @@ class SharedWeightsEstimator(Estimator):
         device: str = "auto", val_fraction: float | None = None, test_fraction: float = 0.2,
         eval_batches: int | None = 1, cutout: int = 0, amp: bool = True,
         reward: str = "accuracy", val_batch_size: int | None = None, bn_affine: bool = False,
-        bn_track: bool = False,
+        bn_track: bool = False, nesterov: bool = True, lr_schedule: str = "step",
     ) -> None:
         check_training_options("shared-weights", epochs=epochs, batch_size=batch_size, lr=lr,
                                weight_decay=weight_decay)
@@ -76,9 +84,13 @@ class SharedWeightsEstimator(Estimator):
                 "in supernet={...}")
         if not hasattr(space, "supernet"):
             raise UserError(f"space {space.name!r} has no supernet: weight sharing needs one "
-                            "(spaces with one: enas-micro, enas-macro, enas-rnn, nb201)")
+                            "(spaces with one: darts, enas-micro, enas-macro, enas-rnn, nb201)")
         if reward not in REWARDS:
             raise UnknownNameError("reward", reward, REWARDS)
+        if lr_schedule not in LR_SCHEDULES:
+            raise UnknownNameError("lr_schedule", lr_schedule, LR_SCHEDULES)
+        require(not nesterov or momentum > 0, "shared-weights: nesterov needs momentum > 0 "
+                "(or nesterov=false)")
         self.reward = reward
         self.space = space
         self.device = resolve_device(device)
@@ -90,10 +102,11 @@ class SharedWeightsEstimator(Estimator):
             **{**(supernet or {}), **self.bn}), seed).to(self.device,
                                                         memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(  # foreach: one call per step, not one per tensor
-            self.model.parameters(), lr=lr, momentum=momentum, nesterov=True,
+            self.model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
             weight_decay=weight_decay, foreach=True)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.batch_size, self.lr, self.lr_min = batch_size, lr, lr_min
+        self.epochs, self.lr_schedule = epochs, lr_schedule
         self.grad_clip, self.cutout, self.amp = grad_clip, cutout, amp
         self.eval_batches = eval_batches
         self.val_batch_size = val_batch_size or batch_size
@@ -128,22 +141,34 @@ class SharedWeightsEstimator(Estimator):
                     self.cutout).contiguous(memory_format=torch.channels_last)
         return x, self.data.train.y[idx]
 
-    def loss(self, path: Any, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """The cross-entropy of ``path`` on ``batch``, differentiable (training mode)."""
+    def loss(self, path: Any, batch: tuple[torch.Tensor, torch.Tensor],
+             params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The cross-entropy of ``path`` on ``batch``, differentiable (training mode); with
+        ``params`` (parameter name -> tensor) in place of the supernet's own weights."""
         if not self.model.training:  # a mode switch walks every module
             self.model.train()
         x, y = batch
         with autocast(self.device, self.amp):
-            return F.cross_entropy(self.model(x, path), y)
+            if params is None:
+                return F.cross_entropy(self.model(x, path), y)
+            return F.cross_entropy(torch.func.functional_call(self.model, params, (x, path)), y)
+
+    def current_lr(self) -> float:
+        """The learning rate of the next weight step (the cosine schedule at this step)."""
+        if self.lr_schedule == "epoch":
+            return cosine_lr(min(self.step // self.steps_per_epoch, self.epochs), self.epochs,
+                             self.lr, self.lr_min)
+        return cosine_lr(min(self.step, self.total_steps), self.total_steps, self.lr,
+                         self.lr_min)
 
     def train_step(self, path: Any,
                    batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         """One SGD step of the shared weights through ``path`` (no host synchronisation)."""
         start = time.perf_counter()
         x, y = batch if batch is not None else self.batch("train")
+        lr = self.current_lr()
         for group in self.optimizer.param_groups:
-            group["lr"] = cosine_lr(min(self.step, self.total_steps), self.total_steps,
-                                    self.lr, self.lr_min)
+            group["lr"] = lr
         if not self.model.training:  # a mode switch walks every module
             self.model.train()
         with autocast(self.device, self.amp):

@@ -32,7 +32,8 @@ Selector = int | Weighted
 
 @dataclass(frozen=True, eq=False)
 class Relaxed:
-    """A weight vector per decision of a space, in its ``decisions()`` order.
+    """A weight vector per relaxed decision of a space, in its ``relaxed_decisions()`` order
+    (by default its ``decisions()``).
 
     ``active``: per decision, the options worth computing (None: every option with a nonzero
     weight where that is free to check, else all)."""
@@ -42,11 +43,12 @@ class Relaxed:
 
 
 def selectors(space: Any, path: Any) -> list[Selector]:
-    """One selector per decision of ``space``: the choices of an architecture, or (weights,
-    active options) of a :class:`Relaxed` path, checked against the decisions' sizes."""
+    """One selector per relaxed decision of ``space`` (``space.relaxed_decisions()``, by
+    default its decisions): the choices of an architecture (``space.relaxed_choices``), or
+    (weights, active options) of a :class:`Relaxed` path, checked against the sizes."""
     if not isinstance(path, Relaxed):
-        return list(space.encode(path))
-    decisions = space.decisions()
+        return list(space.relaxed_choices(path))
+    decisions = space.relaxed_decisions()
     if len(path.weights) != len(decisions):
         raise ArchitectureError(f"{space.name}: a relaxed path needs {len(decisions)} weight "
                                 f"vectors, got {len(path.weights)}")
@@ -89,7 +91,7 @@ def chosen(selector: Selector) -> int | None:
 def one_hot(space: Any, arch: Any) -> Relaxed:
     """``arch`` as a relaxed path of one-hot weights (for tests: it must compute ``arch``)."""
     vectors = []
-    for decision, c in zip(space.decisions(), space.encode(arch)):
+    for decision, c in zip(space.relaxed_decisions(), space.relaxed_choices(arch)):
         w = torch.zeros(decision.n_options)
         w[c] = 1.0
         vectors.append(w)
@@ -99,4 +101,4 @@ def one_hot(space: Any, arch: Any) -> Relaxed:
 def uniform(space: Any, device: torch.device | str = "cpu") -> Relaxed:
     """Equal weights over every option of every decision (DARTS at initialisation)."""
     return Relaxed(tuple(torch.full((d.n_options,), 1.0 / d.n_options, device=device)
-                         for d in space.decisions()))
+                         for d in space.relaxed_decisions()))

@@ -78,6 +78,22 @@ class SepConv(nn.Sequential):
         )
 
 
+class DilConv(nn.Sequential):
+    """ReLU -> depthwise kxk conv with dilation d -> pointwise 1x1 -> BN: DARTS' and NASNet's
+    ``dil_conv`` (3x3 and 5x5 at dilation 2: a 5x5 and a 9x9 receptive field)."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, dilation: int = 2,
+        affine: bool = True, track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            DepthwiseConv2d(c_in, kernel, stride, dilation * (kernel - 1) // 2, dilation),
+            Conv1x1(c_in, c_out),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
+        )
+
+
 class Zero(nn.Module):
     """The ``none`` op: a zero tensor of the output shape."""
 

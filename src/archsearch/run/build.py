@@ -176,7 +176,7 @@ def _run_experiment(experiment: Experiment, n_trials: int | None, limit: float |
 # ---- one-shot methods ---------------------------------------------------------------------
 
 def oneshot(resolved: dict[str, Any]) -> Any:
-    """The one-shot search of a resolved configuration (ENAS or SPOS), untrained."""
+    """The one-shot search of a resolved configuration (ENAS, SPOS or DARTS), untrained."""
     space = build_space(space_spec(resolved))
     section = resolved["estimator"]
     estimator = ESTIMATORS.create(section["name"], space=space,
@@ -195,6 +195,10 @@ def oneshot(resolved: dict[str, Any]) -> Any:
             prior = ZeroCostEstimator(space, proxy=config.prior, seed=seed,
                                       data=resolved["run"]["data"])
         return ENAS(estimator, controller, config, prior)
+    if resolved["run"]["method"] == "darts":
+        from archsearch.oneshot.darts import DARTS, DARTSConfig
+
+        return DARTS(estimator, DARTSConfig.from_options(options, "method darts"), seed)
     from archsearch.oneshot.spos import SPOS, SPOSConfig
 
     return SPOS(estimator, SPOSConfig.from_options(options, "method spos"), seed)

@@ -155,7 +155,14 @@ def _estimator(method: methods.Method, space_cls: Any, cfg: RunConfig, preset: d
             raise UserError(f"space {space_cls.name!r} has no supernet, so {method.name} (a "
                             "one-shot method) cannot search it; use a trials method (random, "
                             "evolution, reinforce, nas-rl, hyperband) or a space with one "
-                            "(enas-micro, enas-macro, enas-rnn, nb201)")
+                            "(darts, enas-micro, enas-macro, enas-rnn, nb201)")
+        missing = [a for a in method.requires if not hasattr(space_cls, a)]
+        if missing:
+            able = [n for n in SPACES.names() if all(hasattr(SPACES.get(n), a)
+                                                     for a in ("supernet", *method.requires))]
+            raise UserError(f"{method.name} needs a space with {' and '.join(missing)}; "
+                            f"space {space_cls.name!r} has none (spaces that have: "
+                            f"{', '.join(able)})")
         name = "shared-rnn" if text else "shared-weights"
         if text and method.name != "enas":
             raise UserError(f"{method.name} searches image spaces; on text use enas")

@@ -87,6 +87,24 @@ class SearchSpace(abc.ABC):
         """The stand-alone network of ``arch`` (input NCHW images, output class logits)."""
         raise NotImplementedError(f"space {self.name!r} does not build networks")
 
+    # ---- relaxed paths through a supernet (see archsearch.nn.mixed) ----------------------
+
+    def relaxed_decisions(self) -> Sequence[Decision]:
+        """The decisions a supernet's :class:`~archsearch.nn.mixed.Relaxed` path weighs, one
+        weight vector each: by default ``decisions()``; a space whose supernet relaxes
+        something else (DARTS: every edge of the full cell) says what."""
+        return self.decisions()
+
+    def relaxed_choices(self, arch: Architecture) -> tuple[int, ...]:
+        """``arch`` as one option per relaxed decision (by default its encoding)."""
+        return self.encode(arch)
+
+    def relaxed_cells(self) -> tuple[tuple[str, int], ...]:
+        """(name, count) per run of relaxed decisions that share one architecture-weight
+        matrix in a differentiable search (DARTS' one alpha per cell type); by default one
+        run of all of them."""
+        return (("cell", len(self.relaxed_decisions())),)
+
     # ---- generic operations, written once over decisions/encode/decode -------------------
 
     def check_choices(self, choices: Sequence[int]) -> tuple[int, ...]:

@@ -29,7 +29,7 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path
-from archsearch.nn.ops import Conv1x1, FactorizedReduce, Pool, ReLUConvBN, SepConv
+from archsearch.nn.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
@@ -109,18 +109,6 @@ class FactorizedConv(nn.Sequential):
         )
 
 
-class DilConv(nn.Sequential):
-    """ReLU -> depthwise 3x3 (dilation 2) -> pointwise -> BN."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__(
-            nn.ReLU(),
-            nn.Conv2d(c_in, c_in, 3, stride, 2, dilation=2, groups=c_in, bias=False),
-            Conv1x1(c_in, c_out),
-            nn.BatchNorm2d(c_out),
-        )
-
-
 def make_op(name: str, c_in: int, c_out: int, stride: int) -> nn.Module:
     """Op ``name`` from c_in to c_out channels; pools and identity project with 1x1 if needed."""
     if name == "identity":
@@ -130,7 +118,7 @@ def make_op(name: str, c_in: int, c_out: int, stride: int) -> nn.Module:
     if name.startswith("conv_1x"):
         return FactorizedConv(c_in, c_out, int(name[-1]), stride)
     if name == "dil_conv_3x3":
-        return DilConv(c_in, c_out, stride)
+        return DilConv(c_in, c_out, 3, stride)
     if name.endswith(("pool_3x3", "pool_5x5", "pool_7x7")):
         pool = Pool(name[:3], stride, int(name[-1]))
         return pool if c_in == c_out else nn.Sequential(pool, ReLUConvBN(c_in, c_out, 1))

@@ -267,6 +267,15 @@ class NB201Space(SearchSpace):
         edges = tuple((i, j, op) for (j, i), op in zip(EDGES, arch.ops) if op != "none")
         return [Graph("NAS-Bench-201 cell", ("in", "1", "2", "out"), edges)]
 
+    def derive(self, weights: Sequence[torch.Tensor]) -> NB201Cell:
+        """The cell of relaxed weights (one vector over the 5 ops per edge, e.g. softmax(alpha)):
+        per edge the heaviest op, ``none`` included (AutoDL's NB201 DARTS/GDAS ``genotype()``;
+        ties: the earlier op)."""
+        if len(weights) != len(EDGES):
+            raise ArchitectureError(f"nb201: derive needs {len(EDGES)} weight vectors, got "
+                                    f"{len(weights)}")
+        return NB201Cell(tuple(OPS[int(torch.argmax(w.detach().float()))] for w in weights))
+
     def build(
         self, arch: Architecture, channels: int = 16, cells_per_stage: int = 5,
         num_classes: int = 10, in_channels: int = 3, **_: Any,

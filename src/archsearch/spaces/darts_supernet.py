@@ -1,0 +1,103 @@
+"""DARTS' search network (quark0/darts ``cnn/model_search.py``, ``Network``): every cell the full
+DAG, each of its 14 edges a mixed op over the 8 ``PRIMITIVES``.
+
+A 3x3 conv stem to 3C channels + BN (affine, as the official stem: ``bn_affine`` and
+``bn_track`` set the cells' BatchNorm, whose affine parameters the official search leaves out
+so that op outputs stay comparable); ``cells`` cells (DARTS: 8 of 16 channels), reductions at
+``cells // 3`` and ``2 * cells // 3``; global average pooling and a linear classifier. A cell
+preprocesses its inputs with ReLU-1x1-BN (a factorized reduction after a reduction cell),
+node j sums its edges from every earlier node, and the output concatenates the 4 nodes. Each
+edge holds one module per op but ``none`` (named ``{i}_{j}_{op}``, as the evaluation network
+names its ops): ReLU-conv-BN ops, pools followed by a BN (as the official ``MixedOp``),
+``skip_connect`` as identity or, at stride 2, a factorized reduction.
+
+``forward(x, path)``: ``path`` is a genotype (each edge runs its one op, the edges it leaves
+out add nothing) or a :class:`~archsearch.nn.mixed.Relaxed` path, a weight vector over the 8
+ops per edge (``DARTSSpace.relaxed_decisions``: the normal cell's 14 edges, then the
+reduction cell's): each edge outputs the weighted sum of its ops (``none`` adds nothing, its
+weight only takes its share of the softmax), every cell of a kind sharing the kind's weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from archsearch.nn.mixed import Selector, mix, selectors
+from archsearch.nn.ops import FactorizedReduce, ReLUConvBN
+from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
+from archsearch.spaces.darts_network import make_search_op, op_key
+
+
+class SearchCell(nn.Module):
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
+                 bn: dict[str, bool]) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.pre0 = (FactorizedReduce(c_pp, c, **bn) if reduction_prev
+                     else ReLUConvBN(c_pp, c, 1, **bn))
+        self.pre1 = ReLUConvBN(c_p, c, 1, **bn)
+        self.ops = nn.ModuleDict({  # every op but none on every edge, at the edge's stride
+            op_key(i, j, name): make_search_op(name, c, 2 if reduction and i < 2 else 1, **bn)
+            for j, i in EDGES for name in PRIMITIVES[1:]})
+        self.c_out = N_NODES * c
+
+    def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
+        """The edge from node i to node j on x: its chosen op, or its ops' weighted sum."""
+        return mix(sel, lambda k: None if k == 0 else self.ops[op_key(i, j, PRIMITIVES[k])](x))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor,
+                sels: list[Selector]) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]  # (B, C, H, W) each
+        e = 0
+        for j in range(2, N_NODES + 2):
+            total = None
+            for i in range(j):
+                y = self.edge(i, j, states[i], sels[e])  # (B, C, H', W') or None
+                if y is not None:
+                    total = y if total is None else total + y
+                e += 1
+            if total is None:  # every edge into the node is none: zeros
+                stride = 2 if self.reduction else 1
+                total = states[1][:, :, ::stride, ::stride].mul(0.0)
+            states.append(total)
+        return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
+
+
+class DARTSSupernet(nn.Module):
+    """Stem -> ``cells`` search cells -> pool -> linear; ``forward(x, path)``."""
+
+    def __init__(self, channels: int = 16, cells: int = 8, num_classes: int = 10,
+                 in_channels: int = 3, bn: dict[str, bool] | None = None,
+                 stem_multiplier: int = 3) -> None:
+        super().__init__()
+        if cells < 1:
+            raise ValueError(f"a DARTS supernet needs at least 1 cell, not {cells}")
+        bn = {"affine": False, "track_running_stats": False, **(bn or {})}
+        c_stem = stem_multiplier * channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_stem, track_running_stats=bn["track_running_stats"]))
+        reductions = (cells // 3, 2 * cells // 3)
+        c_pp, c_p, c = c_stem, c_stem, channels
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for k in range(cells):
+            reduction = k in reductions
+            c = 2 * c if reduction else c
+            cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, cell.c_out
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(self, x: torch.Tensor, path: Any) -> torch.Tensor:
+        sels = selectors(SPACE, path)  # 28: per edge an op index, or weights over the 8 ops
+        n = len(EDGES)
+        s0 = s1 = self.stem(x)  # (B, 3C, H, W)
+        for cell in self.cells:
+            k = n if cell.reduction else 0
+            s0, s1 = s1, cell(s0, s1, sels[k:k + n])  # (B, 4C, H', W')
+        return self.classifier(s1.mean(dim=(2, 3)))  # (B, classes)
