@@ -142,3 +142,39 @@ def test_tabular_accepts_identical_duplicates_and_binary_files_fail_cleanly(nb20
     binary.write_bytes(bytes(range(256)) * 40)
     with pytest.raises(UserError):
         TabularEstimator(binary, "acc")
+
+
+def test_tabular_reads_the_cost_column_and_costs_nothing_without_one(nb201,
+                                                                     tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", ["arch_str", "acc", "seconds"], [[A, 90, 17.5], [B, 80, 3]])
+    assert TabularEstimator(path, "acc", cost_column="seconds").evaluate(
+        nb201.parse(A)).cost_seconds == 17.5
+    assert TabularEstimator(path, "acc").evaluate(nb201.parse(A)).cost_seconds == 0.0
+
+
+def test_a_missing_budget_names_the_architecture(nb201, tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", ["arch_str", "acc200", "acc12"], [[A, 90, 70]])
+    est = TabularEstimator(path, "acc200", budget_metrics={12: "acc12", 200: "acc200"})
+    missing = est.evaluate(nb201.parse(A), Budget(epochs=50))
+    assert missing.error.startswith(f"no entry for {A} at 50 epochs")
+    absent = est.evaluate(nb201.parse(B), Budget(epochs=12))
+    assert absent.error == f"{B} is not in the benchmark table"
+
+
+def test_the_ground_truth_is_the_default_budget_whatever_the_row_order(nb201,
+                                                                       tmp_path: Path) -> None:
+    # the last epoch listed first: values() must pick the default budget, not the last row
+    rows = [[a, e, v + e] for a, v in ((A, 10), (B, 20)) for e in (3, 1, 2)]
+    est = TabularEstimator(write(tmp_path / "c.csv", ["arch_str", "epoch", "acc"], rows), "acc",
+                           fidelity_column="epoch")
+    assert est.values() == {A: 13, B: 23}
+
+
+def test_the_checksum_follows_the_content(tmp_path: Path) -> None:
+    from archsearch.estimators.tabular import table_checksum
+
+    first = write(tmp_path / "a.csv", ["arch_str", "acc"], [[A, 90]])
+    same = write(tmp_path / "b.csv", ["arch_str", "acc"], [[A, 90]])
+    other = write(tmp_path / "c.csv", ["arch_str", "acc"], [[A, 91]])
+    assert table_checksum(first) == table_checksum(same) != table_checksum(other)
+    assert TabularEstimator(first, "acc").checksum == table_checksum(first)

@@ -332,3 +332,47 @@ def test_shared_rnn_step_gives_gradient_to_exactly_the_chosen_node_pairs(corpus:
     for arch in distinct_samples(space, 3, np.random.default_rng(4)) + [chain, star]:
         estimator.train_epoch([arch])  # every segment through arch
         assert_only_used_weights_have_gradient(estimator.model, arch, rnn_uses)
+
+
+# ---- the step-level bookkeeping ------------------------------------------------------------
+
+def test_steps_are_counted_timed_and_run_on_the_batch_given(images: str) -> None:
+    estimator = image_estimator("nb201", images)
+    arch = estimator.space.sample(np.random.default_rng(0))
+    x, y = estimator.batch("train")
+    estimator.train_step(arch, (x[:5], y[:5]))  # the batch given, not the next one
+    assert estimator.seen == 5 and estimator.step == 1
+    first = estimator.seconds
+    estimator.train_step(arch)
+    assert estimator.step == 2 and estimator.seen == 5 + 16
+    assert 0 < first < estimator.seconds  # accumulated over the steps
+    stats = estimator.epoch_stats()
+    assert stats["shared_seconds"] > first and 0 <= stats["shared_acc"] <= 1
+
+
+def test_train_epoch_starts_its_own_pass_from_the_first_minibatch(images: str,
+                                                                  monkeypatch) -> None:
+    # a pass of its own: a new shuffled order at its first minibatch, whatever was taken before
+    estimator = image_estimator("nb201", images)
+    arch = estimator.space.sample(np.random.default_rng(0))
+    estimator.batch("train")  # a minibatch taken before the epoch
+    before = estimator.step
+    drawn_at: list[int] = []  # the step at which each new order is drawn
+    randperm = torch.randperm
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        drawn_at.append(estimator.step - before)
+        return randperm(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "randperm", counted)
+    estimator.train_epoch([arch] * estimator.steps_per_epoch)
+    assert drawn_at == [0]
+    assert estimator.position == 0 and estimator.step == estimator.steps_per_epoch
+
+
+def test_the_loss_is_taken_in_training_mode(images: str) -> None:
+    estimator = image_estimator("nb201", images)
+    arch = estimator.space.sample(np.random.default_rng(0))
+    estimator.model.eval()
+    estimator.loss(arch, estimator.batch("train"))
+    assert estimator.model.training

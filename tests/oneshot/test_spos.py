@@ -4,6 +4,7 @@ BatchNorm statistics recalibrated for it alone."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,10 @@ def test_every_minibatch_trains_one_uniformly_drawn_path(images: str) -> None:
 
 def test_supernet_training_resumes_exactly(images: str, tmp_path: Path) -> None:
     whole = make(images, sampling="uniform-iso")
+    start = time.perf_counter()
     whole.run()
+    elapsed = time.perf_counter() - start
+    assert all(0 < r["seconds"] <= elapsed for r in whole.history)  # each epoch's own time
     first = make(images, sampling="uniform-iso")
     first.run_epoch()
     first.save(tmp_path / "spos.pt")

@@ -8,7 +8,8 @@ Resume is exact. The checkpoint records the strategy's state after its last ``te
 many trials it had proposed by then. On reopening, trials proposed before that point and still
 ``running`` are already pending in the restored strategy, so they are simply re-submitted;
 trials proposed after it are re-asked in order (a seeded strategy proposes them again) and
-re-run. No finished trial is lost or run twice.
+re-run. No finished trial is lost or run twice. The re-submitted trials' results are taken
+before anything new is proposed, as in the run that was interrupted.
 
 Budgets: a strategy may propose an architecture with a budget (a fidelity, e.g. epochs); the
 budget goes to the estimator (overriding the experiment's default ``budget``), into the stored
@@ -114,12 +115,17 @@ class Experiment:
             return time_limit is None or time.monotonic() - start < time_limit
 
         try:
+            # trials that were in flight at a crash: their results come before any new proposal,
+            # as they would have had the run gone on (a strategy asked between them would
+            # propose with less information than it had in the uninterrupted run)
+            drain = bool(self._resubmit)
             for number, proposal in self._resubmit:
                 self._submit(number, proposal)
             self._resubmit = []
             while True:
                 waiting = False
-                while len(self._in_flight) < self.executor.capacity and may_ask():
+                while (not drain and len(self._in_flight) < self.executor.capacity
+                       and may_ask()):
                     item = self.strategy.ask()
                     if item is None:
                         exhausted = True
@@ -147,6 +153,7 @@ class Experiment:
                                      f"failed: {result.error}")
                         continue
                     self._finish(number, proposal, result, on_trial)
+                drain = False
         except BaseException:
             self.executor.shutdown(cancel=True)
             raise
