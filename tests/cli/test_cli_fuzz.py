@@ -14,8 +14,6 @@ large budgets).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import os
 import random
@@ -31,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archsearch.cli.main import main
+from tests.cli.test_reliability import in_process
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 RNN_CELL = "sigmoid|identity~0|relu~1|tanh~0|tanh~0|sigmoid~0|sigmoid~3|identity~3|" \
@@ -232,14 +231,6 @@ def check(argv: list[str], code: int, out: str, err: str) -> None:
             shown
         assert all(line.startswith("  ") for line in rest[:-1]), shown
         assert rest[-1].startswith("resume without these options"), shown
-
-
-def in_process(*argv: Any) -> None:
-    """Run ``archsearch ARGV`` for a fixture (no capsys there), which must succeed."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    assert code == 0, f"{out.getvalue()}\n{err.getvalue()}"
 
 
 @pytest.fixture(scope="module")
