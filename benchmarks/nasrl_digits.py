@@ -6,11 +6,13 @@ NAS-RL reward's metric (max validation accuracy over the last 5 epochs). Runs ar
 stores under --out, so an interrupted benchmark resumes where it stopped (and a finished one
 only recomputes the summary from its stores).
 
-Equal compute: each trial's training time (the estimator's ``train_seconds``) is summed in
-trial order; per seed, NAS-RL's best-so-far after the last of its trials that fit in the
-training seconds random search spent on all its trials is set beside random's final best, with
-the number of those trials and the mean parameter count of each strategy's children (JSON key
-``equal_compute``). Training seconds are wall-clock: measure on a quiet machine.
+Equal compute: each trial's training CPU time (the estimator's ``train_cpu_seconds``: the
+worker process's CPU seconds, which load from other processes does not inflate as it does the
+wall-clock ``train_seconds``; each worker runs torch on one thread) is summed in trial order;
+per seed, NAS-RL's best-so-far after the last of its trials that fit in the training CPU
+seconds random search spent on all its trials is set beside random's final best, with the
+number of those trials and the mean parameter count of each strategy's children (JSON key
+``equal_compute``). Wall-clock training seconds are kept too (``train_seconds``).
 
     python benchmarks/nasrl_digits.py --trials 200 --seeds 0 1 2 --workers 2
 """
@@ -49,23 +51,25 @@ def run(strategy: str, seed: int, args: argparse.Namespace) -> dict[str, list[fl
     exp.close()
     values = [r.metrics.get(METRIC, 0.0) if r.objective is not None else 0.0 for r in records]
     seconds = [float(r.metrics.get("train_seconds", 0.0)) for r in records]
+    cpu = [float(r.metrics.get("train_cpu_seconds", 0.0)) for r in records]
     params = [float(r.metrics.get("params_m", 0.0)) for r in records]
     print(f"{strategy:7s} seed {seed}: best {max(values):.4f} after {len(values)} trials, "
-          f"{sum(seconds):.0f} s of training ({time.perf_counter() - start:.0f} s this session)",
+          f"{sum(seconds):.0f} s of training, {sum(cpu):.0f} CPU s "
+          f"({time.perf_counter() - start:.0f} s this session)",
           flush=True)
     return {"curve": [float(v) for v in np.maximum.accumulate(values)],
-            "train_seconds": seconds, "params_m": params}
+            "train_seconds": seconds, "train_cpu_seconds": cpu, "params_m": params}
 
 
 def equal_compute(nasrl: dict[str, list[float]], rand: dict[str, list[float]]) -> dict:
-    """NAS-RL within the training seconds random search spent on all its trials."""
-    budget = sum(rand["train_seconds"])
-    spent = np.cumsum(nasrl["train_seconds"])
+    """NAS-RL within the training CPU seconds random search spent on all its trials."""
+    budget = sum(rand["train_cpu_seconds"])
+    spent = np.cumsum(nasrl["train_cpu_seconds"])
     n = int(np.searchsorted(spent, budget, side="right"))  # trials that fit in the budget
-    return {"random_train_seconds": budget, "random_trials": len(rand["curve"]),
+    return {"random_train_cpu_seconds": budget, "random_trials": len(rand["curve"]),
             "random_best": rand["curve"][-1],
             "nasrl_trials_within": n, "nasrl_best_within": nasrl["curve"][n - 1] if n else None,
-            "nasrl_train_seconds_all": float(spent[-1]),
+            "nasrl_train_cpu_seconds_all": float(spent[-1]),
             "nasrl_mean_params_m": float(np.mean(nasrl["params_m"])),
             "random_mean_params_m": float(np.mean(rand["params_m"]))}
 
@@ -96,7 +100,8 @@ def main() -> None:
         print(f"{q:12s}: nas-rl {m1:.4f} +- {s1:.4f}   random {m2:.4f} +- {s2:.4f}")
     fair = [equal_compute(a, b) for a, b in zip(searches["nas-rl"], searches["random"])]
     for seed, e in zip(args.seeds, fair):
-        print(f"seed {seed}, equal training compute ({e['random_train_seconds']:.0f} s, random's "
+        print(f"seed {seed}, equal training compute ({e['random_train_cpu_seconds']:.0f} CPU s, "
+              f"random's "
               f"{e['random_trials']} trials): NAS-RL {e['nasrl_best_within'] or 0.0:.4f} after "
               f"{e['nasrl_trials_within']} trials, random {e['random_best']:.4f}; mean child "
               f"parameters {e['nasrl_mean_params_m']:.2f}M vs {e['random_mean_params_m']:.2f}M")
@@ -104,6 +109,8 @@ def main() -> None:
         "config": vars(args), "summary": summary, "curves": curves,
         "equal_compute": dict(zip(map(str, args.seeds), fair)),
         "train_seconds": {n: [s["train_seconds"] for s in r] for n, r in searches.items()},
+        "train_cpu_seconds": {n: [s["train_cpu_seconds"] for s in r]
+                              for n, r in searches.items()},
         "params_m": {n: [s["params_m"] for s in r] for n, r in searches.items()}}, indent=1))
     import matplotlib
 

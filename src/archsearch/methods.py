@@ -44,6 +44,8 @@ class Method:
     extras: type[Config] | None = None  # trials: options the run handles (not the strategy's)
     estimator: str | None = None  # loop: the estimator it trains (by the space's data)
     requires: tuple[str, ...] = ()  # loop: space abilities beyond a supernet (DARTS: derive)
+    # loop: (estimator, config, seed, resolved configuration) -> the untrained one-shot search
+    builder: Callable[[Any, Any, int, Mapping[str, Any]], Any] | None = None
 
     def preset(self, space: str) -> dict[str, dict[str, Any]]:
         """The section -> options defaults of this method on ``space``."""
@@ -119,13 +121,27 @@ def trials_method(name: str) -> Method:
 
 # ---- the loop methods ---------------------------------------------------------------------
 
+def _build_enas(estimator: Any, config: Any, seed: int, resolved: Mapping[str, Any]) -> Any:
+    from archsearch.oneshot.enas import ENAS, enas_controller
+
+    controller = enas_controller(estimator.space, seed, config.aggregate,
+                                 **config.controller_options())
+    prior = None
+    if config.prior is not None:
+        from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
+
+        prior = ZeroCostEstimator(estimator.space, proxy=config.prior, seed=seed,
+                                  data=resolved["run"]["data"])
+    return ENAS(estimator, controller, config, prior)
+
+
 def _enas() -> Method:
     from archsearch.oneshot.enas import ENASConfig
 
     return Method(
         "enas", "loop", "ENAS: one supernet's shared weights and an LSTM controller trained in "
         "turns (REINFORCE on validation rewards)", "Pham et al., ICML 2018", "enas-micro",
-        config=ENASConfig, estimator="shared-weights",
+        config=ENASConfig, estimator="shared-weights", builder=_build_enas,
         presets={
             # CPU-sized (the paper: 310 / 150 epochs, 30 controller steps, no warm-up)
             "*": {"run": {"epochs": 30}, "method": {"controller_steps": 10,
@@ -157,12 +173,13 @@ def _enas() -> Method:
 
 
 def _spos() -> Method:
-    from archsearch.oneshot.spos import SPOSConfig
+    from archsearch.oneshot.spos import SPOS, SPOSConfig
 
     return Method(
         "spos", "loop", "SPOS: a supernet trained on uniform single paths, then evolution "
         "over the trained supernet (BN recalibrated per candidate)", "Guo et al., ECCV 2020",
         "nb201", config=SPOSConfig, estimator="shared-weights",
+        builder=lambda estimator, config, seed, resolved: SPOS(estimator, config, seed),
         presets={"*": {"run": {"epochs": 30}, "estimator": {"bn_track": True}},
                  "nb201": {"method": {"sampling": "uniform-iso"}}},
         notes="CPU-sized: 30 epochs and 100 evolution trials (the paper: 150k iterations, 20 "
@@ -171,13 +188,14 @@ def _spos() -> Method:
 
 
 def _darts() -> Method:
-    from archsearch.oneshot.darts import ESTIMATOR_DEFAULTS, DARTSConfig
+    from archsearch.oneshot.darts import DARTS, ESTIMATOR_DEFAULTS, DARTSConfig
 
     return Method(
         "darts", "loop", "DARTS: architecture weights over a relaxed supernet, a gradient step "
         "on validation data before each weight step (first or second order)",
         "Liu et al., ICLR 2019", "darts", config=DARTSConfig, estimator="shared-weights",
         requires=("derive",),
+        builder=lambda estimator, config, seed, resolved: DARTS(estimator, config, seed),
         presets={
             # the official search's weights (cnn/train_search.py); CPU-sized epochs
             "*": {"run": {"epochs": 10}, "estimator": dict(ESTIMATOR_DEFAULTS)},

@@ -85,7 +85,7 @@ class Result:
     """What an estimator says of one architecture.
 
     ``objective`` is maximised. ``metrics`` carries named values with units in their keys
-    (``val_acc``, ``test_acc``, ``params_m``, ``train_seconds``). A failed evaluation has
+    (``val_acc``, ``test_acc``, ``params_m``, ``train_seconds``, ``train_cpu_seconds``). A failed evaluation has
     ``state=FAILED``, ``objective=nan`` and the reason in ``error``.
     """
 

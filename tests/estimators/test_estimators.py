@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from archsearch.errors import UserError
 from archsearch.registry import ESTIMATORS
@@ -47,3 +48,7 @@ def test_full_training_reports_metrics_and_is_deterministic() -> None:
     assert 0.0 <= a.metrics["test_acc"] <= 1.0 and a.metrics["params_m"] > 0
     longer = est.evaluate(arch, Budget(epochs=3))
     assert longer.metrics["epochs"] == 3 and longer.objective > a.objective
+    # CPU seconds of the training alone: positive, more for three epochs than for one, and
+    # within the evaluation's (wall) cost times the threads torch may use
+    cpu = [r.metrics["train_cpu_seconds"] for r in (a, longer)]
+    assert 0 < cpu[0] < cpu[1] <= longer.cost_seconds * torch.get_num_threads() + 0.05

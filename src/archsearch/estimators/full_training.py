@@ -171,7 +171,7 @@ class FullTrainingEstimator(Estimator):
         metrics = {
             "val_acc": val_acc, "test_acc": test_acc, "train_acc": stats["train_acc"],
             "params_m": count_params_m(model), "train_seconds": stats["train_seconds"],
-            "epochs": config.epochs,
+            "train_cpu_seconds": stats["train_cpu_seconds"], "epochs": config.epochs,
         }
         if continued:
             metrics["continued_from_epochs"] = continued

@@ -176,32 +176,16 @@ def _run_experiment(experiment: Experiment, n_trials: int | None, limit: float |
 # ---- one-shot methods ---------------------------------------------------------------------
 
 def oneshot(resolved: dict[str, Any]) -> Any:
-    """The one-shot search of a resolved configuration (ENAS, SPOS or DARTS), untrained."""
+    """The one-shot search of a resolved configuration (its method's builder), untrained."""
     space = build_space(space_spec(resolved))
     section = resolved["estimator"]
     estimator = ESTIMATORS.create(section["name"], space=space,
                                   **{k: v for k, v in section.items() if k != "name"})
-    seed, options = resolved["run"]["seed"], resolved["method"]
-    if resolved["run"]["method"] == "enas":
-        from archsearch.oneshot.enas import ENAS, ENASConfig, enas_controller
-
-        config = ENASConfig.from_options(options, "method enas")
-        controller = enas_controller(space, seed, config.aggregate,
-                                     **config.controller_options())
-        prior = None
-        if config.prior is not None:
-            from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
-
-            prior = ZeroCostEstimator(space, proxy=config.prior, seed=seed,
-                                      data=resolved["run"]["data"])
-        return ENAS(estimator, controller, config, prior)
-    if resolved["run"]["method"] == "darts":
-        from archsearch.oneshot.darts import DARTS, DARTSConfig
-
-        return DARTS(estimator, DARTSConfig.from_options(options, "method darts"), seed)
-    from archsearch.oneshot.spos import SPOS, SPOSConfig
-
-    return SPOS(estimator, SPOSConfig.from_options(options, "method spos"), seed)
+    name = resolved["run"]["method"]
+    method = methods.get(name)
+    assert method.config is not None and method.builder is not None, name
+    config = method.config.from_options(resolved["method"], f"method {name}")
+    return method.builder(estimator, config, resolved["run"]["seed"], resolved)
 
 
 def checkpoint_path(run: Run) -> Path:
