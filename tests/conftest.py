@@ -26,6 +26,32 @@ def shared_file(name: str) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: small tensors gain nothing from more, and on a machine
+    shared with other jobs waiting threads made such tests several times slower. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_tiny_images(path: Path, n: int) -> str:
+    """``n`` 8x8 RGB images of 3 classes, the label the brightest channel (learnable), as an
+    image-data .npz at ``path``; returns its path."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    x = rng.integers(0, 80, (n, 8, 8, 3)).astype(np.uint8)
+    x[np.arange(n), :, :, y] += 120
+    np.savez(path, x=x, y=y)
+    return str(path)
+
+
+@pytest.fixture
 def nb201_csv() -> Path:
     return shared_file("nb201_cifar10.csv")
 

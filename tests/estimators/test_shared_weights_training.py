@@ -35,16 +35,9 @@ import torch
 from archsearch.estimators.language_model import SharedRNNEstimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.registry import SPACES
+from tests.conftest import write_tiny_images
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small gain nothing from intra-op threads; on a machine shared with other
-    jobs, waiting threads made these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ---- which weights an architecture uses, from the architecture alone ----------------------------
@@ -246,14 +239,7 @@ def record_architectures(model: torch.nn.Module, position: int) -> list:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> str:
-    rng = np.random.default_rng(0)
-    n = 80
-    y = rng.integers(0, 3, n)
-    x = rng.integers(0, 80, (n, 8, 8, 3)).astype(np.uint8)
-    x[np.arange(n), :, :, y] += 120  # the brightest channel is the label
-    path = tmp_path_factory.mktemp("images") / "tiny.npz"
-    np.savez(path, x=x, y=y)
-    return str(path)
+    return write_tiny_images(tmp_path_factory.mktemp("images") / "tiny.npz", 80)
 
 
 def image_estimator(space_name: str, images: str) -> SharedWeightsEstimator:

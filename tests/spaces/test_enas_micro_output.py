@@ -29,12 +29,7 @@ CHAIN = ("normal:sep_conv_3x3~0,identity~1|avg_pool_3x3~2,sep_conv_5x5~1|"
          "sep_conv_3x3~3,avg_pool_3x3~2|avg_pool_3x3~1,identity~3")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def space():

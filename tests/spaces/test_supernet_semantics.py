@@ -47,14 +47,7 @@ NO_DROPOUT = {"dropout_embedding": 0.0, "dropout_input": 0.0, "dropout_hidden": 
               "dropout_output": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small gain nothing from intra-op threads; on a machine shared with other
-    jobs, waiting threads made these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @dataclass(frozen=True)

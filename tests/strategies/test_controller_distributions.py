@@ -52,13 +52,7 @@ N_SAMPLES = 20_000
 ALPHA = 1e-3  # per test; the seed is fixed, so this only sets how far off a sampler may be
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster, and steadier on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # space factory, the controller class make_controller must pick for it, extra options

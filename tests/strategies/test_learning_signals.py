@@ -46,14 +46,7 @@ from archsearch.strategies.reinforce import Reinforce
 from archsearch.testing import ToySpace
 from archsearch.types import Result
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster, and steadier on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ---- helpers -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from archsearch.checkpoint_io import read_checkpoint
 from archsearch.cli.common import check_output, parse_options
 from archsearch.cli.progress import Bars
 from archsearch.cli.report import print_final
@@ -155,7 +156,8 @@ def export(args: argparse.Namespace) -> int:
     weights = folder / "best_model.pt"
     trained = weights.exists()
     if trained:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(read_checkpoint(weights, str(weights),
+                                              "retrain it with `archsearch train`"))
     model.eval()
     example = data.test.x[:2]
     note = "trained weights" if trained else "untrained: run `archsearch train` first for weights"

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from archsearch.checkpoint_io import read_checkpoint
 from archsearch.data import load_image_data
 from archsearch.data.splits import ImageData
 from archsearch.errors import UserError
@@ -142,7 +143,9 @@ class FullTrainingEstimator(Estimator):
         saved_path = self._saved(arch, budget)
         resume, continued = None, 0.0
         if saved_path is not None and saved_path.exists():
-            saved = torch.load(saved_path, map_location=self.device, weights_only=True)
+            saved = read_checkpoint(saved_path, f"{saved_path}: a lower rung's network",
+                                    "delete it to train this architecture from scratch",
+                                    self.device)
             if saved["arch"] == arch.to_str() and saved["epochs"] <= config.epochs:
                 model.load_state_dict(saved["model"])
                 resume, continued = saved["fit"], float(saved["epochs"])

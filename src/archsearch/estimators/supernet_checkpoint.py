@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from archsearch.checkpoint_io import read_checkpoint
 from archsearch.errors import UserError
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.registry import ESTIMATORS
@@ -34,7 +33,9 @@ class SupernetCheckpointEstimator(SharedWeightsEstimator):
         if not path.is_file():
             raise UserError(f"supernet checkpoint {checkpoint!r} does not exist (train the "
                             "supernet first: the one-shot phase writes it)")
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = read_checkpoint(path, f"supernet checkpoint {checkpoint!r}",
+                                "train the supernet again (the one-shot phase writes it)",
+                                self.device)
         try:
             self.model.load_state_dict(state["estimator"]["model"])
         except (KeyError, RuntimeError) as exc:

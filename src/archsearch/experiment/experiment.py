@@ -32,7 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 import torch
 
-from archsearch.errors import UserError
+from archsearch.checkpoint_io import read_checkpoint
 from archsearch.experiment.executor import Executor, InlineExecutor
 from archsearch.experiment.storage import MemoryStorage, Storage
 from archsearch.experiment.trial import TrialTask, build_space
@@ -67,11 +67,9 @@ class Experiment:
         checkpoint = self.storage.load_checkpoint()
         if checkpoint is not None:
             self.n_asked, blob = checkpoint
-            try:
-                state = torch.load(io.BytesIO(blob), weights_only=True)
-            except (RuntimeError, EOFError, ValueError, OSError) as exc:
-                raise UserError(f"the run's strategy checkpoint is damaged ({exc}); restore "
-                                "the run's trials.db from a copy, or start a new run") from None
+            state = read_checkpoint(io.BytesIO(blob), "the run's strategy checkpoint",
+                                    "restore the run's trials.db from a copy, or start a new "
+                                    "run")
             self.strategy.load_state_dict(state)
         records = self.storage.trials()
         for record in records:

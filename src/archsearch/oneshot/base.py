@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import torch
 
+from archsearch.checkpoint_io import read_checkpoint
 from archsearch.errors import UserError
 from archsearch.spaces.base import Architecture, SearchSpace
 
@@ -132,9 +133,6 @@ class OneShotSearch(abc.ABC):
         os.replace(tmp, path)
 
     def load(self, path: str | Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise UserError(f"{path}: the search checkpoint is damaged ({type(exc).__name__}); "
-                            "delete it to restart the search from epoch 0") from None
+        state = read_checkpoint(path, f"{path}: the search checkpoint",
+                                "delete it to restart the search from epoch 0")
         self.load_state_dict(state)
