@@ -208,7 +208,25 @@ def _darts() -> Method:
               "default; the paper's cell (DARTS_V2) came from order=2.")
 
 
-LOOPS: dict[str, Callable[[], Method]] = {"darts": _darts, "enas": _enas, "spos": _spos}
+def _darts_plus() -> Method:
+    from archsearch.oneshot.darts import ESTIMATOR_DEFAULTS
+    from archsearch.oneshot.darts_plus import DARTSPlus, DARTSPlusConfig
+
+    return Method(
+        "darts-plus", "loop", "DARTS+: DARTS stopped early, when the normal cell holds 2 skip "
+        "connections or alpha's ranking has been stable for 10 epochs",
+        "Liang et al., arXiv 1909.06035", "darts", config=DARTSPlusConfig,
+        estimator="shared-weights", requires=("derive",),
+        builder=lambda estimator, config, seed, resolved: DARTSPlus(estimator, config, seed),
+        presets={"*": {"run": {"epochs": 10}, "estimator": dict(ESTIMATOR_DEFAULTS)}},
+        notes="DARTS' CPU-sized settings (see `archsearch methods darts`); the rules as the "
+              "paper states them (no official code): the derived normal cell's skips, and the "
+              "per-edge order of the ops but none. On 10 CPU epochs the stability rule's 10 "
+              "epochs cannot fire: stable_epochs=3 suits such runs.")
+
+
+LOOPS: dict[str, Callable[[], Method]] = {"darts": _darts, "darts-plus": _darts_plus,
+                                          "enas": _enas, "spos": _spos}
 
 
 def names() -> list[str]:

@@ -23,6 +23,8 @@ def print_search(run: Any) -> None:
         if "alpha_entropy" in last:
             parts.append(f"alpha entropy {fmt(last.get('alpha_entropy'), 3)}, "
                          f"{last.get('skip_connects')} skip connection(s)")
+        if "stopped_by" in last:
+            parts.append(f"stopped early by the {last['stopped_by']} rule")
         print(f"search: {len(history)} epochs in {seconds:.0f} s; last epoch: "
               + ", ".join(parts))
     records = run.trials()

@@ -127,6 +127,10 @@ def show_epochs(epochs: list[dict[str, Any]], stated: str | None) -> None:
     print("\nepochs:")
     print(table([[str(r["epoch"])] + [fmt(r.get(k)) for k in keys] + [fmt(r.get("seconds"), 1),
                  r["derived"][:80]] for r in epochs], ["epoch", *keys, "seconds", "derived"]))
+    stops = [r for r in epochs if "stopped_by" in r]
+    if stops:
+        print(f"stopped early after epoch {stops[-1]['epoch']} by the "
+              f"{stops[-1]['stopped_by']} rule")
     if stated is not None:
         print(f"answer: {stated}")
 
