@@ -29,6 +29,9 @@ mkdir -p mutants
 # per process, so that a mutant's tests time the same whatever else runs
 unset PYTHONPATH
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# the ENAS regression pins' portable kernels (tests/oneshot/test_enas_regression.py): with
+# them set here, the pinned searches run in mutmut's process, where the mutants are
+export ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 start=$(date +%s)
 status=0
 echo "mutmut run (log: mutants/run.log) ..."
