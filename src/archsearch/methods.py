@@ -225,8 +225,46 @@ def _darts_plus() -> Method:
               "epochs cannot fire: stable_epochs=3 suits such runs.")
 
 
+def _pc_darts() -> Method:
+    from archsearch.oneshot.pc_darts import (
+        OFFICIAL_WEIGHTS,
+        PARTIAL_CHANNELS,
+        PCDARTS,
+        PCDARTSConfig,
+    )
+    from archsearch.registry import SPACES
+
+    def supernet(space: str, **sizes: int) -> dict[str, Any]:
+        net = {**SPACES.get(space).presets["search"], **sizes}
+        return {"estimator": {"supernet": {**net, "partial_channels": PARTIAL_CHANNELS}}}
+
+    return Method(
+        "pc-darts", "loop", "PC-DARTS: DARTS whose edges send 1/K of their channels through the "
+        "mixed op (the rest bypass), with edge normalisation beta and a weights-only warm-up",
+        "Xu et al., ICLR 2020", "darts", config=PCDARTSConfig, estimator="shared-weights",
+        requires=("derive", "relaxed_edges"),
+        builder=lambda estimator, config, seed, resolved: PCDARTS(estimator, config, seed),
+        presets={
+            # CPU-sized: 10 epochs, the warm-up scaled with them (15 of 50 -> 3 of 10); the
+            # official batch 256 at lr 0.1 scaled linearly to batch 64 at lr 0.025
+            "*": {"run": {"epochs": 10}, "method": {"arch_start_epoch": 3},
+                  "estimator": {**OFFICIAL_WEIGHTS, "batch_size": 64,
+                                "lr": OFFICIAL_WEIGHTS["lr"] * 64 / 256}},
+            "darts": supernet("darts", channels=16),
+            "nb201": supernet("nb201"),
+        },
+        notes="CPU-sized: 10 epochs (the paper: 50) with the architecture frozen for the first "
+              "3 (the official code: 15 of 50, scaled proportionally); batch 64 at lr 0.025 "
+              "(the official 256 at 0.1, scaled linearly, as the author advises: a search at "
+              "batch 96 and lr 0.1 ended with a normal cell of skips, yuhuixu1993/PC-DARTS#55), cosine to 0, momentum 0.9, "
+              "weight decay 3e-4, clip 5; K=4 partial channels in supernet={...} (a supernet "
+              "option given by hand must repeat partial_channels=4); the darts search network "
+              "at 16 channels (so that the ops see 4, as the paper's first stage) and 5 cells "
+              "(the paper: 8). alpha and beta: Adam 6e-4, first order only (the official default).")
+
+
 LOOPS: dict[str, Callable[[], Method]] = {"darts": _darts, "darts-plus": _darts_plus,
-                                          "enas": _enas, "spos": _spos}
+                                          "enas": _enas, "pc-darts": _pc_darts, "spos": _spos}
 
 
 def names() -> list[str]:

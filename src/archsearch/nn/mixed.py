@@ -14,6 +14,12 @@ host by the method (GDAS computes only its sampled op, SPOS-style methods one pa
 never waits for the device to say which weights are zero; without it, zero weights are skipped
 when the weights live on the CPU (where reading them costs nothing) and all options run
 elsewhere.
+
+A path may also weigh each *edge* in its node's sum (``edge_weights``, one per relaxed decision
+of a space whose relaxed decisions are edges: PC-DARTS' edge normalisation, softmax(beta) over
+each node's incoming edges); the supernet multiplies each edge's output by its weight
+(:func:`edge_weights`, :func:`weigh`). Without them (every other method) each edge weighs 1,
+and nothing is multiplied.
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ class Relaxed:
     (by default its ``decisions()``).
 
     ``active``: per decision, the options worth computing (None: every option with a nonzero
-    weight where that is free to check, else all)."""
+    weight where that is free to check, else all). ``edge_weights``: shape (decisions,), the
+    weight of each decision's edge in its node's sum (None: 1 each, nothing multiplied)."""
 
     weights: tuple[torch.Tensor, ...]
     active: tuple[tuple[int, ...], ...] | None = None
+    edge_weights: torch.Tensor | None = None
 
 
 def selectors(space: Any, path: Any) -> list[Selector]:
@@ -79,6 +87,23 @@ def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> to
         if y is not None:
             total = weights[j] * y if total is None else total + weights[j] * y
     return total
+
+
+def edge_weights(space: Any, path: Any) -> list[torch.Tensor | None]:
+    """Per relaxed decision of ``space``, its edge's weight in its node's sum: the entries of a
+    :class:`Relaxed` path's ``edge_weights``, else None (weight 1)."""
+    n = len(space.relaxed_decisions())
+    if not isinstance(path, Relaxed) or path.edge_weights is None:
+        return [None] * n
+    if path.edge_weights.shape != (n,):
+        raise ArchitectureError(f"{space.name}: a relaxed path's edge_weights need shape "
+                                f"({n},), got {tuple(path.edge_weights.shape)}")
+    return list(path.edge_weights.unbind())
+
+
+def weigh(y: torch.Tensor | None, weight: torch.Tensor | None) -> torch.Tensor | None:
+    """An edge's output ``y`` times its weight (None: unweighted; no output: none)."""
+    return y if y is None or weight is None else weight * y
 
 
 def chosen(selector: Selector) -> int | None:

@@ -123,11 +123,18 @@ class DARTS(OneShotSearch):
         if start != len(decisions):
             raise UserError(f"{self.space.name}: relaxed_cells cover {start} of its "
                             f"{len(decisions)} relaxed decisions")
-        self.optimizer = torch.optim.Adam(self.alphas, lr=config.alpha_lr,
+        arch = [*self.alphas, *self.extra_parameters(generator, device)]
+        self.optimizer = torch.optim.Adam(arch, lr=config.alpha_lr,
                                           betas=tuple(config.alpha_betas),  # type: ignore[arg-type]
                                           weight_decay=config.alpha_weight_decay)
-        self.architect = Architect(estimator, self.alphas, self.path, config.order,
-                                   config.unrolled_r)
+        self.architect = Architect(estimator, arch, self.path, config.order, config.unrolled_r)
+
+    def extra_parameters(self, generator: torch.Generator,
+                         device: torch.device) -> list[torch.nn.Parameter]:
+        """Architecture parameters besides alpha (none; PC-DARTS: beta), drawn from alpha's
+        generator after alpha, stepped with alpha by its optimizer on its gradients."""
+        del generator, device
+        return []
 
     # ---- paths ------------------------------------------------------------------------------
 
@@ -147,8 +154,8 @@ class DARTS(OneShotSearch):
     def alpha_step(self, train: Any, val: Any) -> None:
         """One Adam step of alpha on the validation batch (order 2: through an unrolled weight
         step on the training batch)."""
-        for alpha, grad in zip(self.alphas, self.architect.gradients(train, val)):
-            alpha.grad = grad
+        for param, grad in zip(self.architect.alphas, self.architect.gradients(train, val)):
+            param.grad = grad
         self.optimizer.step()
 
     def train_epoch(self) -> dict[str, Any]:

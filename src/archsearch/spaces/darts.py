@@ -247,6 +247,11 @@ class DARTSSpace(SearchSpace):
             out += [PRIMITIVES.index(chosen.get(edge, "none")) for edge in EDGES]
         return tuple(out)
 
+    def relaxed_edges(self) -> tuple[tuple[int, int], ...]:
+        """(to node, from node) of each relaxed decision's edge (PC-DARTS normalises the
+        weights of each node's incoming edges)."""
+        return tuple(edge for _ in CELLS for edge in EDGES)
+
     def relaxed_cells(self) -> tuple[tuple[str, int], ...]:
         """(cell type, edges) per run of relaxed decisions: one alpha of (edges, 8) each."""
         return tuple((kind, len(EDGES)) for kind in CELLS)
@@ -280,13 +285,15 @@ class DARTSSpace(SearchSpace):
 
     def supernet(self, channels: int = 16, cells: int = 8, num_classes: int = 10,
                  in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False,
-                 **_: Any) -> nn.Module:
+                 partial_channels: int = 1, **_: Any) -> nn.Module:
         """The search network (DARTS': 16 channels, 8 cells); its forward takes a genotype or
-        a relaxed path (a weight vector over the 8 ops per edge)."""
+        a relaxed path (a weight vector over the 8 ops per edge). ``partial_channels=K``:
+        PC-DARTS' edges, 1/K of the channels through the ops (K = 1: DARTS')."""
         from archsearch.spaces.darts_supernet import DARTSSupernet
 
         return DARTSSupernet(channels, cells, num_classes, in_channels,
-                             {"affine": bn_affine, "track_running_stats": bn_track})
+                             {"affine": bn_affine, "track_running_stats": bn_track},
+                             partial_channels=partial_channels)
 
 
 SPACE = DARTSSpace()  # the decisions the supernet's paths are read against

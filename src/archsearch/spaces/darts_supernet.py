@@ -16,6 +16,14 @@ out add nothing) or a :class:`~archsearch.nn.mixed.Relaxed` path, a weight vecto
 ops per edge (``DARTSSpace.relaxed_decisions``: the normal cell's 14 edges, then the
 reduction cell's): each edge outputs the weighted sum of its ops (``none`` adds nothing, its
 weight only takes its share of the softmax), every cell of a kind sharing the kind's weights.
+
+``partial_channels=K`` (PC-DARTS, :mod:`archsearch.nn.partial`): each edge's ops are built at
+C/K channels and see the first C/K channels of the edge's input, the rest bypass (max-pooled
+at stride 2), shuffled back in; K = 1 (the default) is DARTS' supernet. A path's
+``edge_weights`` (PC-DARTS' softmax(beta) per node) multiply each edge's output in its node's
+sum. A genotype runs as its one-hot path (each edge weighing 1): with K > 1 every edge, the
+ones it leaves out (``none``) too, still passes its bypassed channels, as the one-hot relaxed
+edge does; K = 1 runs exactly the genotype's sub-network.
 """
 
 from __future__ import annotations
@@ -25,37 +33,45 @@ from typing import Any
 import torch
 from torch import nn
 
-from archsearch.nn.mixed import Selector, mix, selectors
+from archsearch.nn.mixed import Selector, edge_weights, mix, selectors, weigh
 from archsearch.nn.ops import FactorizedReduce, ReLUConvBN
+from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
 
 
 class SearchCell(nn.Module):
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                 bn: dict[str, bool]) -> None:
+                 bn: dict[str, bool], partial: int = 1) -> None:
         super().__init__()
-        self.reduction = reduction
+        self.reduction, self.partial = reduction, partial
         self.pre0 = (FactorizedReduce(c_pp, c, **bn) if reduction_prev
                      else ReLUConvBN(c_pp, c, 1, **bn))
         self.pre1 = ReLUConvBN(c_p, c, 1, **bn)
         self.ops = nn.ModuleDict({  # every op but none on every edge, at the edge's stride
-            op_key(i, j, name): make_search_op(name, c, 2 if reduction and i < 2 else 1, **bn)
+            op_key(i, j, name): make_search_op(name, c // partial, self.stride(i), **bn)
             for j, i in EDGES for name in PRIMITIVES[1:]})
         self.c_out = N_NODES * c
 
-    def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
-        """The edge from node i to node j on x: its chosen op, or its ops' weighted sum."""
-        return mix(sel, lambda k: None if k == 0 else self.ops[op_key(i, j, PRIMITIVES[k])](x))
+    def stride(self, i: int) -> int:
+        return 2 if self.reduction and i < 2 else 1
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor,
-                sels: list[Selector]) -> torch.Tensor:
+    def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
+        """The edge from node i to node j on x: its chosen op, or its ops' weighted sum (on
+        the first C/K channels, the rest bypassing, when partial)."""
+        def mixed(x: torch.Tensor) -> torch.Tensor | None:
+            return mix(sel, lambda k: None if k == 0 else self.ops[op_key(i, j, PRIMITIVES[k])](x))
+
+        return partial_edge(x, self.partial, self.stride(i), mixed)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, sels: list[Selector],
+                weights: list[torch.Tensor | None]) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]  # (B, C, H, W) each
         e = 0
         for j in range(2, N_NODES + 2):
             total = None
             for i in range(j):
-                y = self.edge(i, j, states[i], sels[e])  # (B, C, H', W') or None
+                y = weigh(self.edge(i, j, states[i], sels[e]), weights[e])  # (B, C, H', W')
                 if y is not None:
                     total = y if total is None else total + y
                 e += 1
@@ -71,10 +87,12 @@ class DARTSSupernet(nn.Module):
 
     def __init__(self, channels: int = 16, cells: int = 8, num_classes: int = 10,
                  in_channels: int = 3, bn: dict[str, bool] | None = None,
-                 stem_multiplier: int = 3) -> None:
+                 stem_multiplier: int = 3, partial_channels: int = 1) -> None:
         super().__init__()
         if cells < 1:
             raise ValueError(f"a DARTS supernet needs at least 1 cell, not {cells}")
+        check_partial(channels, partial_channels)
+        self.partial_channels = partial_channels
         bn = {"affine": False, "track_running_stats": False, **(bn or {})}
         c_stem = stem_multiplier * channels
         self.stem = nn.Sequential(
@@ -87,7 +105,7 @@ class DARTSSupernet(nn.Module):
         for k in range(cells):
             reduction = k in reductions
             c = 2 * c if reduction else c
-            cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn)
+            cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, partial_channels)
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.c_out
@@ -95,9 +113,10 @@ class DARTSSupernet(nn.Module):
 
     def forward(self, x: torch.Tensor, path: Any) -> torch.Tensor:
         sels = selectors(SPACE, path)  # 28: per edge an op index, or weights over the 8 ops
+        weights = edge_weights(SPACE, path)  # 28: per edge its weight in its node, or None
         n = len(EDGES)
         s0 = s1 = self.stem(x)  # (B, 3C, H, W)
         for cell in self.cells:
             k = n if cell.reduction else 0
-            s0, s1 = s1, cell(s0, s1, sels[k:k + n])  # (B, 4C, H', W')
+            s0, s1 = s1, cell(s0, s1, sels[k:k + n], weights[k:k + n])  # (B, 4C, H', W')
         return self.classifier(s1.mean(dim=(2, 3)))  # (B, classes)

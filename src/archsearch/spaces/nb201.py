@@ -8,6 +8,12 @@ The network (``build``): 3x3 conv stem (C channels) + BN, three stages of N cell
 channels joined by residual reduction blocks, BN-ReLU, global average pool, linear classifier.
 With C=16, N=5 and 10 classes this is the benchmark's network; the parameter count equals the
 published one for every cell (checked in the tests against NASLib's table).
+
+The supernet's ``partial_channels=K`` (PC-DARTS, :mod:`archsearch.nn.partial`) builds each
+edge's ops at C/K channels: they see the first C/K channels of the edge's input, the rest
+bypass and are shuffled back in (K = 1, the default: the plain supernet). A relaxed path's
+``edge_weights`` multiply each edge's output in its node's sum. A cell runs as its one-hot
+path: with K > 1 a ``none`` edge still passes its bypassed channels.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
-from archsearch.nn.mixed import Selector, mix, selectors
+from archsearch.nn.mixed import Selector, edge_weights, mix, selectors, weigh
 from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero
+from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
@@ -153,9 +160,11 @@ class NB201Net(nn.Module):
     def __init__(
         self, cell: NB201Cell | None, channels: int = 16, cells_per_stage: int = 5,
         num_classes: int = 10, in_channels: int = 3, bn: dict[str, bool] | None = None,
+        partial_channels: int = 1,
     ) -> None:
         super().__init__()
-        self.cell = cell
+        check_partial(channels, partial_channels)
+        self.cell, self.partial_channels = cell, partial_channels
         bn = ({"affine": True, "track_running_stats": True} if cell is not None
               else {"affine": False, "track_running_stats": False, **(bn or {})})
         c = channels
@@ -167,7 +176,8 @@ class NB201Net(nn.Module):
             if stage > 0:
                 layers.append(ResNetBasicBlock(c, 2 * c, stride=2, **bn))
                 c *= 2
-            layers.extend(NB201CellModule(cell, c, bn) for _ in range(cells_per_stage))
+            layers.extend(NB201CellModule(cell, c, bn, partial_channels)
+                          for _ in range(cells_per_stage))
         self.cells = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c, **bn), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(c, num_classes)
@@ -176,9 +186,10 @@ class NB201Net(nn.Module):
         path = path if path is not None else self.cell
         assert path is not None, "the supernet needs a cell (or a relaxed path) to run"
         sels = selectors(SPACE, path)  # one per edge: an op index, or weights over the ops
+        weights = edge_weights(SPACE, path)  # per edge its weight in its node, or None
         x = self.stem(x)  # (B, C, H, W)
         for layer in self.cells:
-            x = layer(x, sels) if isinstance(layer, NB201CellModule) else layer(x)
+            x = layer(x, sels, weights) if isinstance(layer, NB201CellModule) else layer(x)
         x = self.head(x).mean(dim=(2, 3))  # (B, 4C)
         return self.classifier(x)  # (B, num_classes)
 
@@ -201,30 +212,38 @@ def make_op(op: str, channels: int, bn: dict[str, bool] | None = None) -> nn.Mod
 class NB201CellModule(nn.Module):
     """Node j = sum over i < j of op_ij(node i); the cell's output is node 3.
 
-    With a cell: its 6 ops. Without (supernet): every op of every edge, chosen at run time.
+    With a cell: its 6 ops. Without (supernet): every op of every edge, chosen at run time,
+    built at C/``partial`` channels (see the module docstring).
     """
 
     def __init__(self, cell: NB201Cell | None, channels: int,
-                 bn: dict[str, bool] | None = None) -> None:
+                 bn: dict[str, bool] | None = None, partial: int = 1) -> None:
         super().__init__()
         self.fixed = cell is not None
+        self.partial = 1 if self.fixed else partial
         self.ops = nn.ModuleList(
-            nn.ModuleDict({op: make_op(op, channels, bn) for op in
+            nn.ModuleDict({op: make_op(op, channels // self.partial, bn) for op in
                            ((cell.ops[e],) if cell is not None else OPS)})
             for e in range(len(EDGES))
         )
 
-    def forward(self, x: torch.Tensor, sels: list[Selector]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sels: list[Selector],
+                weights: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        weights = weights or [None] * len(EDGES)
         nodes = [x]
         for j in range(1, N_NODES):
             total = None
             for e, (t, i) in enumerate(EDGES):
                 if t == j:
-                    y = mix(sels[e], lambda k, e=e, i=i: self._op(e, k, nodes[i]))
+                    y = weigh(self.edge(e, nodes[i], sels[e]), weights[e])
                     if y is not None:
                         total = y if total is None else total + y
             nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[-1]
+
+    def edge(self, e: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
+        """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels)."""
+        return partial_edge(x, self.partial, 1, lambda x: mix(sel, lambda k: self._op(e, k, x)))
 
     def _op(self, edge: int, k: int, x: torch.Tensor) -> torch.Tensor | None:
         """Op k of an edge on x; None for ``none`` (it adds zeros: skip the work)."""
@@ -267,6 +286,11 @@ class NB201Space(SearchSpace):
         edges = tuple((i, j, op) for (j, i), op in zip(EDGES, arch.ops) if op != "none")
         return [Graph("NAS-Bench-201 cell", ("in", "1", "2", "out"), edges)]
 
+    def relaxed_edges(self) -> tuple[tuple[int, int], ...]:
+        """(to node, from node) of each decision's edge (PC-DARTS normalises the weights of
+        each node's incoming edges)."""
+        return EDGES
+
     def derive(self, weights: Sequence[torch.Tensor]) -> NB201Cell:
         """The cell of relaxed weights (one vector over the 5 ops per edge, e.g. softmax(alpha)):
         per edge the heaviest op, ``none`` included (AutoDL's NB201 DARTS/GDAS ``genotype()``;
@@ -285,11 +309,14 @@ class NB201Space(SearchSpace):
 
     def supernet(
         self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
-        in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False, **_: Any,
+        in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False,
+        partial_channels: int = 1, **_: Any,
     ) -> NB201Net:
-        """Shared weights for all 15,625 cells (the benchmark's network by default)."""
+        """Shared weights for all 15,625 cells (the benchmark's network by default);
+        ``partial_channels=K``: PC-DARTS' edges (K = 1: the plain supernet)."""
         return NB201Net(None, channels, cells_per_stage, num_classes, in_channels,
-                        {"affine": bn_affine, "track_running_stats": bn_track})
+                        {"affine": bn_affine, "track_running_stats": bn_track},
+                        partial_channels)
 
 
 SPACE = NB201Space()  # the decisions the supernet's paths are read against
