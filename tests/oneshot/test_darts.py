@@ -289,3 +289,36 @@ def test_a_run_builds_darts_with_the_official_weights_and_refuses_spaces_without
     assert resolve(RunConfig(method="darts", space="nb201"))["space"]["name"] == "nb201"
     with pytest.raises(UserError, match=r"darts needs a space with derive.*darts, nb201"):
         resolve(RunConfig(method="darts", space="enas-micro"))
+
+
+# ---- beta-DARTS' regulariser ------------------------------------------------------------------
+
+def test_the_beta_regulariser_is_the_mean_logsumexp_of_every_edge() -> None:
+    from archsearch.oneshot.darts import beta_regulariser
+
+    a, b = torch.tensor([[0.0, 1.0, 2.0], [3.0, 3.0, 3.0]]), torch.tensor([[-1.0, 0.0, 5.0]])
+    by_hand = [math.log(sum(math.exp(v) for v in row)) for row in ([0, 1, 2], [3, 3, 3],
+                                                                  [-1, 0, 5])]
+    assert float(beta_regulariser([a, b])) == pytest.approx(sum(by_hand) / 3)
+
+
+def test_beta_decay_adds_its_gradient_rising_linearly_over_the_epochs(images: str,
+                                                                       monkeypatch) -> None:
+    from archsearch.oneshot.darts import beta_regulariser
+
+    plain = make(images, epochs=3)
+    decayed = make(images, epochs=3, beta_decay=6.0)
+    train, val = plain.estimator.batch("train"), plain.estimator.batch("val")
+    steps = []
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self: steps.append(
+        [p.grad.clone() for p in self.param_groups[0]["params"]]))
+    for epoch, weight in ((0, 0.0), (1, 3.0), (2, 6.0)):  # 0 at the first epoch, 6 at the last
+        plain.epoch = decayed.epoch = epoch
+        plain.alpha_step(train, val)
+        decayed.alpha_step(train, val)
+        base, grads = steps[-2], steps[-1]
+        alphas = [a.detach().requires_grad_() for a in decayed.alphas]
+        expected = torch.autograd.grad(weight * beta_regulariser(alphas), alphas)
+        for g0, g1, e in zip(base, grads, expected):
+            assert torch.allclose(g1, g0 + e, atol=1e-6)
+        assert (weight == 0) == all(torch.equal(g0, g1) for g0, g1 in zip(base, grads))

@@ -37,6 +37,14 @@ from the second order (DARTS_V2), the code's default is the first (``--unrolled`
 here (``order=1``); the paper anneals the weights' learning rate to zero, the code to 0.001,
 its cosine stepped once per epoch.
 
+``beta_decay`` (off by default) adds beta-DARTS' regulariser (Ye et al., CVPR 2022;
+Sunshine-Ye/Beta-DARTS ``optimizers/darts/architect.py``) to alpha's step, one of the levers
+against the collapse: lambda * mean over edges of logsumexp(alpha), lambda rising linearly
+over the epochs to ``beta_decay`` at the last. The official code's lambda is 50 * epoch / 100
+(epoch counted from 0) whatever the number of epochs: with 50 epochs, ``beta_decay=24.5``
+reproduces it. First order as the official code (with ``order=2`` the regulariser is added to
+the unrolled gradient).
+
 Not followed: the official ``infer`` scores the relaxed supernet on the whole validation half
 every epoch, in evaluation mode (BatchNorm's running statistics); here ``derive_batches``
 minibatches (CPU budgets), with the estimator's BatchNorm setting (by default batch
@@ -85,6 +93,10 @@ class DARTSConfig(Config):
                                minimum=0)
     derive_batches: int = option(1, "validation minibatches the derived architecture and the "
                                  "relaxed supernet are scored on each epoch", minimum=1)
+    beta_decay: float = option(0.0, "beta-DARTS' regulariser: lambda * mean over edges of "
+                               "logsumexp(alpha) added to alpha's loss, lambda rising linearly "
+                               "from 0 at the first epoch to this value at the last (0: off)",
+                               minimum=0)
 
     def __post_init__(self) -> None:
         if self.order not in (1, 2):
@@ -95,6 +107,14 @@ class DARTSConfig(Config):
                             f"{self.alpha_betas!r}")
         if self.unrolled_r <= 0:
             raise UserError(f"unrolled_r must be positive, not {self.unrolled_r}")
+
+
+def beta_regulariser(alphas: list[torch.Tensor]) -> torch.Tensor:
+    """beta-DARTS' (Ye et al., CVPR 2022) regulariser: the mean over every edge of every cell
+    type of logsumexp(alpha) over its ops. Its gradient, softmax(alpha) / edges per edge,
+    pulls the strongest ops down hardest and keeps alpha's spread small, so that no op's
+    weight runs away (the skip connections' in DARTS' collapse)."""
+    return torch.cat([torch.logsumexp(a, dim=-1) for a in alphas]).mean()
 
 
 class DARTS(OneShotSearch):
@@ -156,6 +176,11 @@ class DARTS(OneShotSearch):
         step on the training batch)."""
         for param, grad in zip(self.architect.alphas, self.architect.gradients(train, val)):
             param.grad = grad
+        if self.config.beta_decay > 0:
+            weight = self.config.beta_decay * self.epoch / max(self.epochs - 1, 1)
+            for alpha, grad in zip(self.alphas, torch.autograd.grad(
+                    weight * beta_regulariser(self.alphas), self.alphas)):
+                alpha.grad = alpha.grad + grad
         self.optimizer.step()
 
     def train_epoch(self) -> dict[str, Any]:
