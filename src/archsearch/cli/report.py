@@ -36,7 +36,7 @@ def print_search(run: Any) -> None:
         print(f"derived architecture (best of {samples} samples, validation score "
               f"{fmt(history[-1]['derived_score'])}):\n  {best}")
         return
-    if method.kind == "loop" and method.name == "darts":
+    if method.kind == "loop" and "derive" in method.requires:  # darts, gdas, snas
         print(f"derived architecture (the last epoch's, validation score "
               f"{fmt(history[-1]['derived_score'])}):\n  {best}")
         return

@@ -14,6 +14,14 @@ host by the method (GDAS computes only its sampled op, SPOS-style methods one pa
 never waits for the device to say which weights are zero; without it, zero weights are skipped
 when the weights live on the CPU (where reading them costs nothing) and all options run
 elsewhere.
+
+A ``straight_through`` path (GDAS's hard Gumbel sample, one-hot in value) runs only its one
+active option per decision, ``w[c] * op_c(x)``, and adds the other options' weights to that
+output, ``+ sum_{j != c} w[j]``: zero in value, but each of those weights gets the gradient of
+the output's sum, as AutoDL's NB201 GDAS cell (``forward_gdas``) adds them, so that every
+option's weight is in the graph while one op computes. Where the active option is ``none`` the
+edge's output is that zero-valued scalar alone; a supernet's node turns a scalar-only sum into
+a zero map with :func:`node_sum`.
 """
 
 from __future__ import annotations
@@ -27,7 +35,18 @@ import torch
 from archsearch.errors import ArchitectureError
 
 Weighted = tuple[torch.Tensor, tuple[int, ...]]  # (weights over the options, options to compute)
-Selector = int | Weighted
+
+
+@dataclass(frozen=True, eq=False)
+class Sampled:
+    """A straight-through selector: option ``index`` runs, times its weight, plus ``rest``."""
+
+    weights: torch.Tensor  # (n_options,), one-hot in value
+    index: int
+    rest: torch.Tensor  # (): the other options' weights summed, zero in value
+
+
+Selector = int | Weighted | Sampled
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,10 +55,12 @@ class Relaxed:
     (by default its ``decisions()``).
 
     ``active``: per decision, the options worth computing (None: every option with a nonzero
-    weight where that is free to check, else all)."""
+    weight where that is free to check, else all). ``straight_through``: each decision has one
+    active option and the others' weights are kept in the graph (see the module docstring)."""
 
     weights: tuple[torch.Tensor, ...]
     active: tuple[tuple[int, ...], ...] | None = None
+    straight_through: bool = False
 
 
 def selectors(space: Any, path: Any) -> list[Selector]:
@@ -57,6 +78,10 @@ def selectors(space: Any, path: Any) -> list[Selector]:
         if w.shape != (decision.n_options,):
             raise ArchitectureError(f"{space.name}: decision {decision.label} takes "
                                     f"{decision.n_options} weights, got shape {tuple(w.shape)}")
+        if path.straight_through:
+            out.append(_sampled(decision.label, w, None if path.active is None
+                                else path.active[d]))
+            continue
         if path.active is not None:
             active = tuple(path.active[d])
         elif w.device.type == "cpu":
@@ -67,11 +92,23 @@ def selectors(space: Any, path: Any) -> list[Selector]:
     return out
 
 
+def _sampled(label: str, w: torch.Tensor, active: tuple[int, ...] | None) -> Sampled:
+    if active is None or len(active) != 1:
+        raise ArchitectureError(f"a straight-through path needs one active option per decision "
+                                f"({label})")
+    c = int(active[0])
+    return Sampled(w, c, torch.cat((w[:c], w[c + 1:])).sum())
+
+
 def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> torch.Tensor | None:
     """Option ``selector``'s output, or the weighted sum of the active options' outputs;
-    None when nothing contributes (e.g. only ``none``)."""
+    None when nothing contributes (e.g. only ``none``). A straight-through selector: its
+    option's output times its weight, plus the other weights (zero-valued; alone for ``none``)."""
     if isinstance(selector, int):
         return compute(selector)
+    if isinstance(selector, Sampled):
+        y = compute(selector.index)
+        return selector.rest if y is None else selector.weights[selector.index] * y + selector.rest
     weights, active = selector
     total = None
     for j in active:
@@ -85,7 +122,18 @@ def chosen(selector: Selector) -> int | None:
     """The single option a selector picks (a choice, or weights with one active option)."""
     if isinstance(selector, int):
         return selector
+    if isinstance(selector, Sampled):
+        return selector.index
     return selector[1][0] if len(selector[1]) == 1 else None
+
+
+def node_sum(total: torch.Tensor | None, zeros: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A node's sum of its edges' outputs; ``zeros()`` (a zero map of the node's shape) where no
+    edge gave a map: every edge ``none``, or only a straight-through path's zero-valued scalars,
+    which are then added to it so that their gradient is kept."""
+    if total is None:
+        return zeros()
+    return total if total.dim() else zeros() + total
 
 
 def one_hot(space: Any, arch: Any) -> Relaxed:
