@@ -187,42 +187,76 @@ def _spos() -> Method:
               "on nb201 paths are drawn over isomorphism classes.")
 
 
+# the methods over architecture weights alpha: name -> (reference, default space, summary,
+# notes on where the defaults depart from the paper)
+ALPHA_METHODS: dict[str, tuple[str, str, str, str]] = {
+    "darts": (
+        "Liu et al., ICLR 2019", "darts",
+        ("DARTS: architecture weights over a relaxed supernet, a gradient step on validation "
+         "data before each weight step (first or second order)"),
+        ("CPU-sized: 10 epochs (the paper: 50) and the space's small search network (the "
+         "paper's: 16 channels, 8 cells: supernet={channels=16, cells=8}); the weights as the "
+         "official search trains them (cnn/train_search.py: SGD momentum 0.9 without "
+         "Nesterov, lr 0.025 to 0.001 on a per-epoch cosine, weight decay 3e-4, clip 5, batch "
+         "64, the training images half for the weights, half for alpha). order=1 is the code's "
+         "default; the paper's cell (DARTS_V2) came from order=2.")),
+    "darts-plus": (
+        "Liang et al., arXiv 1909.06035", "darts",
+        ("DARTS+: DARTS stopped early, when the normal cell holds 2 skip connections or "
+         "alpha's ranking has been stable for 10 epochs"),
+        ("DARTS' CPU-sized settings (see `archsearch methods darts`); the rules as the paper "
+         "states them (no official code): the derived normal cell's skips, and the per-edge "
+         "order of the ops but none. On 10 CPU epochs the stability rule's 10 epochs cannot "
+         "fire: stable_epochs=3 suits such runs.")),
+    "gdas": (
+        "Dong & Yang, CVPR 2019", "nb201",
+        ("GDAS: one op per edge drawn by a hard (straight-through) Gumbel sample of alpha; "
+         "the weights' step, then alpha's on validation data"),
+        ("CPU-sized: 10 epochs (the official search: 250) and the space's small search "
+         "network; the weights as AutoDL's NB201 search trains them (GDAS.config: SGD "
+         "Nesterov momentum 0.9, lr 0.025 to 0.001 on a per-epoch cosine, weight decay 5e-4, "
+         "clip 5, batch 64, half the training images for alpha); tau 10 to 0.1. The weights "
+         "step before alpha, as the official script (DARTS: after). On the darts space AutoDL "
+         "uses batch 256 and adds only the chosen op's term; here batch 64 and the "
+         "zero-valued terms of the other ops too, as its NB201 cell.")),
+    "snas": (
+        "Xie et al., ICLR 2019", "darts",
+        ("SNAS: the supernet run on a soft Gumbel-softmax sample of alpha, weights and alpha "
+         "stepped together on each training batch (single level)"),
+        ("CPU-sized: 10 epochs (the official search: 150) and the space's small search "
+         "network; the weights as the official search (train_search.py: DARTS' settings on "
+         "every training image but the validation split, which only scores the derived "
+         "cell); alpha by plain SGD lr 3e-4 as the code's single-GPU branch (the paper: Adam, "
+         "alpha_optimizer=adam), its gradient clipped at 10; tau 1 to 0.03 over the "
+         "configured epochs (the code's scheduler: always 150); no resource penalty by "
+         "default, and when on (resource_lambda) only parameter counts, linear (the README's "
+         "run: the log of size, FLOPs and memory access); no search-time drop path.")),
+}
+
+
+def _alpha_method(name: str, search: Any, config: type[Config],
+                  weights: Mapping[str, Any]) -> Method:
+    """A method of ALPHA_METHODS: a space with a derive, the official search's weights as the
+    estimator's preset, CPU-sized epochs."""
+    reference, space, summary, notes = ALPHA_METHODS[name]
+    return Method(
+        name, "loop", summary, reference, space, config=config, estimator="shared-weights",
+        requires=("derive",),
+        builder=lambda estimator, config, seed, resolved: search(estimator, config, seed),
+        presets={"*": {"run": {"epochs": 10}, "estimator": dict(weights)}}, notes=notes)
+
+
 def _darts() -> Method:
     from archsearch.oneshot.darts import DARTS, ESTIMATOR_DEFAULTS, DARTSConfig
 
-    return Method(
-        "darts", "loop", "DARTS: architecture weights over a relaxed supernet, a gradient step "
-        "on validation data before each weight step (first or second order)",
-        "Liu et al., ICLR 2019", "darts", config=DARTSConfig, estimator="shared-weights",
-        requires=("derive",),
-        builder=lambda estimator, config, seed, resolved: DARTS(estimator, config, seed),
-        presets={
-            # the official search's weights (cnn/train_search.py); CPU-sized epochs
-            "*": {"run": {"epochs": 10}, "estimator": dict(ESTIMATOR_DEFAULTS)},
-        },
-        notes="CPU-sized: 10 epochs (the paper: 50) and the space's small search network (the "
-              "paper's: 16 channels, 8 cells: supernet={channels=16, cells=8}); the weights "
-              "as the official search trains them (SGD momentum 0.9 without Nesterov, lr 0.025 "
-              "to 0.001 on a per-epoch cosine, weight decay 3e-4, clip 5, batch 64, the "
-              "training images half for the weights, half for alpha). order=1 is the code's "
-              "default; the paper's cell (DARTS_V2) came from order=2.")
+    return _alpha_method("darts", DARTS, DARTSConfig, ESTIMATOR_DEFAULTS)
 
 
 def _darts_plus() -> Method:
     from archsearch.oneshot.darts import ESTIMATOR_DEFAULTS
     from archsearch.oneshot.darts_plus import DARTSPlus, DARTSPlusConfig
 
-    return Method(
-        "darts-plus", "loop", "DARTS+: DARTS stopped early, when the normal cell holds 2 skip "
-        "connections or alpha's ranking has been stable for 10 epochs",
-        "Liang et al., arXiv 1909.06035", "darts", config=DARTSPlusConfig,
-        estimator="shared-weights", requires=("derive",),
-        builder=lambda estimator, config, seed, resolved: DARTSPlus(estimator, config, seed),
-        presets={"*": {"run": {"epochs": 10}, "estimator": dict(ESTIMATOR_DEFAULTS)}},
-        notes="DARTS' CPU-sized settings (see `archsearch methods darts`); the rules as the "
-              "paper states them (no official code): the derived normal cell's skips, and the "
-              "per-edge order of the ops but none. On 10 CPU epochs the stability rule's 10 "
-              "epochs cannot fire: stable_epochs=3 suits such runs.")
+    return _alpha_method("darts-plus", DARTSPlus, DARTSPlusConfig, ESTIMATOR_DEFAULTS)
 
 
 def _pc_darts() -> Method:
@@ -263,8 +297,21 @@ def _pc_darts() -> Method:
               "(the paper: 8). alpha and beta: Adam 6e-4, first order only (the official default).")
 
 
-LOOPS: dict[str, Callable[[], Method]] = {"darts": _darts, "darts-plus": _darts_plus,
-                                          "enas": _enas, "pc-darts": _pc_darts, "spos": _spos}
+def _gdas() -> Method:
+    from archsearch.oneshot.gdas import ESTIMATOR_DEFAULTS, GDAS, GDASConfig
+
+    return _alpha_method("gdas", GDAS, GDASConfig, ESTIMATOR_DEFAULTS)
+
+
+def _snas() -> Method:
+    from archsearch.oneshot.snas import ESTIMATOR_DEFAULTS, SNAS, SNASConfig
+
+    return _alpha_method("snas", SNAS, SNASConfig, ESTIMATOR_DEFAULTS)
+
+
+LOOPS: dict[str, Callable[[], Method]] = {
+    "darts": _darts, "darts-plus": _darts_plus, "enas": _enas, "gdas": _gdas,
+    "pc-darts": _pc_darts, "snas": _snas, "spos": _spos}
 
 
 def names() -> list[str]:

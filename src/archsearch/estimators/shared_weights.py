@@ -163,7 +163,8 @@ class SharedWeightsEstimator(Estimator):
 
     def train_step(self, path: Any,
                    batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
-        """One SGD step of the shared weights through ``path`` (no host synchronisation)."""
+        """One SGD step of the shared weights through ``path`` (no host synchronisation). A
+        relaxed path with a graph (SNAS' sample) also gets the gradient of the same loss."""
         start = time.perf_counter()
         x, y = batch if batch is not None else self.batch("train")
         lr = self.current_lr()

@@ -20,6 +20,14 @@ of a space whose relaxed decisions are edges: PC-DARTS' edge normalisation, soft
 each node's incoming edges); the supernet multiplies each edge's output by its weight
 (:func:`edge_weights`, :func:`weigh`). Without them (every other method) each edge weighs 1,
 and nothing is multiplied.
+
+A ``straight_through`` path (GDAS's hard Gumbel sample, one-hot in value) runs only its one
+active option per decision, ``w[c] * op_c(x)``, and adds the other options' weights to that
+output, ``+ sum_{j != c} w[j]``: zero in value, but each of those weights gets the gradient of
+the output's sum, as AutoDL's NB201 GDAS cell (``forward_gdas``) adds them, so that every
+option's weight is in the graph while one op computes. Where the active option is ``none`` the
+edge's output is that zero-valued scalar alone; a supernet's node turns a scalar-only sum into
+a zero map with :func:`node_sum`.
 """
 
 from __future__ import annotations
@@ -33,7 +41,18 @@ import torch
 from archsearch.errors import ArchitectureError
 
 Weighted = tuple[torch.Tensor, tuple[int, ...]]  # (weights over the options, options to compute)
-Selector = int | Weighted
+
+
+@dataclass(frozen=True, eq=False)
+class Sampled:
+    """A straight-through selector: option ``index`` runs, times its weight, plus ``rest``."""
+
+    weights: torch.Tensor  # (n_options,), one-hot in value
+    index: int
+    rest: torch.Tensor  # (): the other options' weights summed, zero in value
+
+
+Selector = int | Weighted | Sampled
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,11 +62,14 @@ class Relaxed:
 
     ``active``: per decision, the options worth computing (None: every option with a nonzero
     weight where that is free to check, else all). ``edge_weights``: shape (decisions,), the
-    weight of each decision's edge in its node's sum (None: 1 each, nothing multiplied)."""
+    weight of each decision's edge in its node's sum (None: 1 each, nothing multiplied).
+    ``straight_through``: each decision has one active option and the others' weights are kept
+    in the graph (see the module docstring)."""
 
     weights: tuple[torch.Tensor, ...]
     active: tuple[tuple[int, ...], ...] | None = None
     edge_weights: torch.Tensor | None = None
+    straight_through: bool = False
 
 
 def selectors(space: Any, path: Any) -> list[Selector]:
@@ -65,6 +87,10 @@ def selectors(space: Any, path: Any) -> list[Selector]:
         if w.shape != (decision.n_options,):
             raise ArchitectureError(f"{space.name}: decision {decision.label} takes "
                                     f"{decision.n_options} weights, got shape {tuple(w.shape)}")
+        if path.straight_through:
+            out.append(_sampled(decision.label, w, None if path.active is None
+                                else path.active[d]))
+            continue
         if path.active is not None:
             active = tuple(path.active[d])
         elif w.device.type == "cpu":
@@ -75,11 +101,23 @@ def selectors(space: Any, path: Any) -> list[Selector]:
     return out
 
 
+def _sampled(label: str, w: torch.Tensor, active: tuple[int, ...] | None) -> Sampled:
+    if active is None or len(active) != 1:
+        raise ArchitectureError(f"a straight-through path needs one active option per decision "
+                                f"({label})")
+    c = int(active[0])
+    return Sampled(w, c, torch.cat((w[:c], w[c + 1:])).sum())
+
+
 def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> torch.Tensor | None:
     """Option ``selector``'s output, or the weighted sum of the active options' outputs;
-    None when nothing contributes (e.g. only ``none``)."""
+    None when nothing contributes (e.g. only ``none``). A straight-through selector: its
+    option's output times its weight, plus the other weights (zero-valued; alone for ``none``)."""
     if isinstance(selector, int):
         return compute(selector)
+    if isinstance(selector, Sampled):
+        y = compute(selector.index)
+        return selector.rest if y is None else selector.weights[selector.index] * y + selector.rest
     weights, active = selector
     total = None
     for j in active:
@@ -110,7 +148,18 @@ def chosen(selector: Selector) -> int | None:
     """The single option a selector picks (a choice, or weights with one active option)."""
     if isinstance(selector, int):
         return selector
+    if isinstance(selector, Sampled):
+        return selector.index
     return selector[1][0] if len(selector[1]) == 1 else None
+
+
+def node_sum(total: torch.Tensor | None, zeros: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A node's sum of its edges' outputs; ``zeros()`` (a zero map of the node's shape) where no
+    edge gave a map: every edge ``none``, or only a straight-through path's zero-valued scalars,
+    which are then added to it so that their gradient is kept."""
+    if total is None:
+        return zeros()
+    return total if total.dim() else zeros() + total
 
 
 def one_hot(space: Any, arch: Any) -> Relaxed:

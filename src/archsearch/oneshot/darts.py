@@ -53,7 +53,9 @@ in the official code). The official validation batches are augmented like the tr
 (both queues read one dataset with the training transform); here they are not.
 
 Everything is resumable through the one-shot loop's checkpoint: the supernet, its optimizer,
-schedule step and generator (the estimator's), alpha and its Adam state, the history.
+schedule step and generator (the estimator's), alpha and its Adam state, the history. Alpha,
+the derive and the per-epoch record are :mod:`archsearch.oneshot.alphas`', shared with GDAS
+and SNAS.
 """
 
 from __future__ import annotations
@@ -62,14 +64,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
-from archsearch.config import Config, option
+from archsearch.config import option
 from archsearch.errors import UserError
-from archsearch.nn.mixed import Relaxed
-from archsearch.oneshot.base import OneShotSearch, SupernetEstimator
+from archsearch.oneshot.alphas import AlphaConfig, AlphaSearch
+from archsearch.oneshot.base import SupernetEstimator
 from archsearch.oneshot.darts_architect import Architect
-from archsearch.spaces.base import Architecture
 
 # the weights' side of the official search (cnn/train_search.py): the estimator's options
 ESTIMATOR_DEFAULTS: dict[str, Any] = {
@@ -79,32 +79,23 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class DARTSConfig(Config):
+class DARTSConfig(AlphaConfig):
     """DARTS' options: the architecture weights' (the weights' are the estimator's)."""
 
-    epochs: int = option(50, "search epochs", minimum=1)
     order: int = option(1, "1: first-order DARTS (the code's default); 2: the one-step "
                         "unrolled second order (the paper's DARTS_V2)", 2, choices=(1, 2))
-    alpha_lr: float = option(3e-4, "alpha's Adam learning rate", minimum=0)
-    alpha_betas: tuple[float, float] = option((0.5, 0.999), "alpha's Adam betas")
-    alpha_weight_decay: float = option(1e-3, "alpha's Adam weight decay", minimum=0)
-    alpha_init: float = option(1e-3, "alpha starts at alpha_init * N(0, 1)", minimum=0)
     unrolled_r: float = option(0.01, "order 2: the finite difference's step is r / ||v||",
                                minimum=0)
-    derive_batches: int = option(1, "validation minibatches the derived architecture and the "
-                                 "relaxed supernet are scored on each epoch", minimum=1)
     beta_decay: float = option(0.0, "beta-DARTS' regulariser: lambda * mean over edges of "
                                "logsumexp(alpha) added to alpha's loss, lambda rising linearly "
                                "from 0 at the first epoch to this value at the last (0: off)",
                                minimum=0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.order not in (1, 2):
             raise UserError(f"order must be 1 or 2 (DARTS' first or second order), not "
                             f"{self.order}")
-        if len(self.alpha_betas) != 2 or not all(0 <= b < 1 for b in self.alpha_betas):
-            raise UserError(f"alpha_betas must be two numbers in [0, 1), not "
-                            f"{self.alpha_betas!r}")
         if self.unrolled_r <= 0:
             raise UserError(f"unrolled_r must be positive, not {self.unrolled_r}")
 
@@ -117,36 +108,17 @@ def beta_regulariser(alphas: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([torch.logsumexp(a, dim=-1) for a in alphas]).mean()
 
 
-class DARTS(OneShotSearch):
-    """The one-shot loop (:class:`~archsearch.oneshot.base.OneShotSearch`) plus alpha."""
+class DARTS(AlphaSearch):
+    """The one-shot loop plus alpha (:class:`~archsearch.oneshot.alphas.AlphaSearch`), stepped
+    by its architecture gradient."""
+
+    config: DARTSConfig
 
     def __init__(self, estimator: SupernetEstimator, config: DARTSConfig, seed: int = 0) -> None:
-        super().__init__(estimator, config.epochs)
-        if not hasattr(self.space, "derive"):
-            raise UserError(f"space {self.space.name!r} has no derive: DARTS searches spaces "
-                            "with a relaxed supernet and a derive (darts, nb201)")
-        self.config = config
-        decisions = self.space.relaxed_decisions()
+        super().__init__(estimator, config, seed)
         device = getattr(estimator, "device", torch.device("cpu"))
-        generator = torch.Generator().manual_seed(seed)  # alpha's init, on the CPU
-        self.cells: list[tuple[str, int]] = list(self.space.relaxed_cells())
-        self.alphas: list[torch.nn.Parameter] = []
-        start = 0
-        for name, n in self.cells:
-            widths = {d.n_options for d in decisions[start:start + n]}
-            if len(widths) != 1:
-                raise UserError(f"{self.space.name}: the relaxed decisions of cell {name!r} "
-                                "have different numbers of options: alpha needs one")
-            alpha = config.alpha_init * torch.randn(n, widths.pop(), generator=generator)
-            self.alphas.append(torch.nn.Parameter(alpha.to(device)))  # (edges, ops)
-            start += n
-        if start != len(decisions):
-            raise UserError(f"{self.space.name}: relaxed_cells cover {start} of its "
-                            f"{len(decisions)} relaxed decisions")
-        arch = [*self.alphas, *self.extra_parameters(generator, device)]
-        self.optimizer = torch.optim.Adam(arch, lr=config.alpha_lr,
-                                          betas=tuple(config.alpha_betas),  # type: ignore[arg-type]
-                                          weight_decay=config.alpha_weight_decay)
+        arch = [*self.alphas, *self.extra_parameters(self.init_generator, device)]
+        self.optimizer = config.adam(arch)
         self.architect = Architect(estimator, arch, self.path, config.order, config.unrolled_r)
 
     def extra_parameters(self, generator: torch.Generator,
@@ -155,21 +127,6 @@ class DARTS(OneShotSearch):
         generator after alpha, stepped with alpha by its optimizer on its gradients."""
         del generator, device
         return []
-
-    # ---- paths ------------------------------------------------------------------------------
-
-    def weights(self) -> list[torch.Tensor]:
-        """softmax(alpha) per edge, every cell type in turn (detached)."""
-        return [row for a in self.alphas for row in F.softmax(a.detach(), dim=-1)]
-
-    def path(self, detach: bool = False) -> Relaxed:
-        """The relaxed path of alpha: its row-wise softmax (with a graph to alpha unless
-        ``detach``)."""
-        rows = [row for a in self.alphas
-                for row in F.softmax(a.detach() if detach else a, dim=-1)]
-        return Relaxed(tuple(rows))
-
-    # ---- the loop ---------------------------------------------------------------------------
 
     def alpha_step(self, train: Any, val: Any) -> None:
         """One Adam step of alpha on the validation batch (order 2: through an unrolled weight
@@ -190,42 +147,6 @@ class DARTS(OneShotSearch):
             self.estimator.train_step(self.path(detach=True), train)
         return self.estimator.epoch_stats()
 
-    def derive(self) -> tuple[Architecture, float, dict[str, Any]]:
-        arch = self.space.derive(self.weights())  # type: ignore[attr-defined]
-        derived, relaxed = self.estimator.score([arch, self.path(detach=True)],
-                                                self.config.derive_batches).tolist()
-        extra: dict[str, Any] = {"relaxed_score": relaxed, **self.entropies(),
-                                 "skip_connects": self.skip_connects(arch)}
-        return arch, derived, extra
-
-    def entropies(self) -> dict[str, float]:
-        """alpha's mean entropy per edge (nats), overall and per cell type (when several)."""
-        per_cell = {name: float(torch.special.entr(F.softmax(a.detach(), -1)).sum(-1).mean())
-                    for (name, _), a in zip(self.cells, self.alphas)}
-        edges = sum(n for _, n in self.cells)
-        out = {"alpha_entropy": sum(h * n for h, (_, n) in zip(per_cell.values(), self.cells))
-               / edges}
-        if len(per_cell) > 1:
-            out |= {f"alpha_entropy_{name}": h for name, h in per_cell.items()}
-        return out
-
-    def skip_connects(self, arch: Architecture) -> int:
-        """skip_connect ops of ``arch`` in its first cell (DARTS: the normal cell)."""
-        n = self.cells[0][1]
-        decisions = self.space.relaxed_decisions()[:n]
-        choices = self.space.relaxed_choices(arch)[:n]
-        return sum(1 for d, c in zip(decisions, choices)
-                   if d.options is not None and d.options[c] == "skip_connect")
-
-    # ---- resume ---------------------------------------------------------------------------
-
-    def method_state(self) -> dict[str, Any]:
-        return {"config": self.config.to_dict(),
-                "alphas": [a.detach().cpu() for a in self.alphas],
-                "alpha_optimizer": self.optimizer.state_dict()}
-
-    def load_method_state(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            for alpha, saved in zip(self.alphas, state["alphas"]):
-                alpha.copy_(saved)
-        self.optimizer.load_state_dict(state["alpha_optimizer"])
+    def scored_paths(self) -> dict[str, Any]:
+        """The relaxed supernet (``relaxed_score``: what the official ``infer`` reports)."""
+        return {"relaxed_score": self.path(detach=True)}

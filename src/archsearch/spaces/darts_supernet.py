@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from archsearch.nn.mixed import Selector, edge_weights, mix, selectors, weigh
-from archsearch.nn.ops import FactorizedReduce, ReLUConvBN
+from archsearch.nn.mixed import Selector, edge_weights, mix, node_sum, selectors, weigh
+from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, count_params_m
 from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
@@ -67,6 +67,11 @@ class SearchCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, sels: list[Selector],
                 weights: list[torch.Tensor | None]) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]  # (B, C, H, W) each
+        stride = 2 if self.reduction else 1
+
+        def zeros() -> torch.Tensor:  # a node whose every edge is none
+            return states[1][:, :, ::stride, ::stride].mul(0.0)
+
         e = 0
         for j in range(2, N_NODES + 2):
             total = None
@@ -75,10 +80,7 @@ class SearchCell(nn.Module):
                 if y is not None:
                     total = y if total is None else total + y
                 e += 1
-            if total is None:  # every edge into the node is none: zeros
-                stride = 2 if self.reduction else 1
-                total = states[1][:, :, ::stride, ::stride].mul(0.0)
-            states.append(total)
+            states.append(node_sum(total, zeros))
         return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
 
 
@@ -120,3 +122,13 @@ class DARTSSupernet(nn.Module):
             k = n if cell.reduction else 0
             s0, s1 = s1, cell(s0, s1, sels[k:k + n], weights[k:k + n])  # (B, 4C, H', W')
         return self.classifier(s1.mean(dim=(2, 3)))  # (B, classes)
+
+    def option_params_m(self) -> list[list[float]]:
+        """Per relaxed decision (the normal cell's edges, then the reduction cell's), per op:
+        the parameters (millions) that op holds in all the cells of that type (``none``: 0)."""
+        out = []
+        for reduction in (False, True):
+            cells = [c for c in self.cells if c.reduction == reduction]
+            out += [[0.0] + [sum(count_params_m(c.ops[op_key(i, j, name)]) for c in cells)
+                             for name in PRIMITIVES[1:]] for j, i in EDGES]
+        return out

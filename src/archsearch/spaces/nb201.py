@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
-from archsearch.nn.mixed import Selector, edge_weights, mix, selectors, weigh
-from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero
+from archsearch.nn.mixed import Selector, edge_weights, mix, node_sum, selectors, weigh
+from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero, count_params_m
 from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
@@ -193,6 +193,13 @@ class NB201Net(nn.Module):
         x = self.head(x).mean(dim=(2, 3))  # (B, 4C)
         return self.classifier(x)  # (B, num_classes)
 
+    def option_params_m(self) -> list[list[float]]:
+        """Supernet: per edge, per op, the parameters (millions) that op holds in all the cells
+        (the cost of a relaxed path's options: SNAS' resource penalty)."""
+        cells = [m for m in self.cells if isinstance(m, NB201CellModule)]
+        return [[sum(count_params_m(m.ops[e][op]) for m in cells) for op in OPS]
+                for e in range(len(EDGES))]
+
 
 def make_op(op: str, channels: int, bn: dict[str, bool] | None = None) -> nn.Module:
     bn = bn or {}
@@ -238,7 +245,7 @@ class NB201CellModule(nn.Module):
                     y = weigh(self.edge(e, nodes[i], sels[e]), weights[e])
                     if y is not None:
                         total = y if total is None else total + y
-            nodes.append(total if total is not None else torch.zeros_like(x))
+            nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
         return nodes[-1]
 
     def edge(self, e: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
