@@ -40,7 +40,7 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
     (["search", "--strategy", "nope"],
      "valid method names: darts, enas, evolution, hyperband, nas-rl, random, reinforce, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],
-     "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, "
+     "valid estimator names: full-training, lm-training, predictor, shared-rnn, shared-weights, "
      "supernet-checkpoint, tabular, toy, zero-cost"),
     (["search", "--estimator", "tabular"], "drop --estimator tabular"),
     (["search", "--trials", "5"], "--trials and --time are for trials methods"),
