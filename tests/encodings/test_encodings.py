@@ -92,9 +92,11 @@ def test_path_bits_sit_where_the_docstring_says() -> None:
 
 
 def test_isomorphic_cells_have_equal_path_encodings() -> None:
-    """Over every NB201 cell without skip_connect (4,096): equal iso_key, equal encoding. With
-    skips the iso_key is coarser than any path set (a skip is the identity, so [skip, conv]
-    and [conv, skip] are one class): see the next test."""
+    """Over every NB201 cell without skip_connect (4,096): equal iso_key, equal encoding. On
+    these cells the iso_key merges what dead edges and none make equal (it keeps the hidden
+    nodes apart: the swap is the next test's). With skips the iso_key is coarser than any
+    path set (a skip is the identity, so [skip, conv] and [conv, skip] are one class): see
+    test_skip_order_is_kept_although_the_iso_key_merges_it."""
     seen: dict[str, bytes] = {}
     ops = [o for o in NB201.decisions()[0].options if o != "skip_connect"]
     for combo in itertools.product(ops, repeat=6):
@@ -152,6 +154,9 @@ def test_darts_paths_counted_by_hand() -> None:
                     (0, ("max_pool_3x3", "skip_connect", "skip_connect", "skip_connect")),
                     (1, ("max_pool_3x3", "skip_connect", "skip_connect", "skip_connect"))}
     assert path_encoding(darts, arch).sum() == 3 + len(reduce_paths)
+    # shortest first across cells and inputs: the first 2 x 2 x 7 bits are the one-op paths
+    one_op = 3 + sum(len(ops) == 1 for _, ops in reduce_paths)
+    assert path_encoding(darts, arch, max_paths=28).sum() == one_op == 7
 
 
 def test_adjacency_of_an_nb201_cell_wires_op_nodes_through_the_hidden_nodes() -> None:
