@@ -108,6 +108,13 @@ TRIALS: dict[str, Method] = {m.name: m for m in (
            presets={"*": {"method": {"min_budget": 1.0, "max_budget": 27.0}}},
            notes="budgets 1 to 27 epochs on the CPU (the paper's example: 1 to 81); with "
                  "full-training a promotion continues the lower rung's network"),
+    Method("bananas", "trials", "BANANAS: an ensemble of 5 MLPs on path encodings, 100 "
+           "mutations of the best as candidates, 10 per round by independent Thompson "
+           "sampling", "White, Neiswanger & Savani, AAAI 2021", "nb201",
+           paper={"max_paths": 30},
+           notes="naszilla's defaults, except all 155 NB201 paths in the encoding (naszilla's "
+                 "bananas() keeps the 30 shortest) and targets standardised before training; "
+                 "a path through none sets no bit; one-hot encoding on spaces without paths"),
 )}
 
 

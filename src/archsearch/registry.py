@@ -1,4 +1,4 @@
-"""Name -> factory registries for search spaces, strategies, estimators and proxies.
+"""Name -> factory registries for search spaces, strategies, estimators and predictors.
 
 A component registers itself with a decorator where it is defined::
 
@@ -85,3 +85,4 @@ STRATEGIES: Registry[Any] = Registry("strategy", ("archsearch.strategies",))
 ESTIMATORS: Registry[Any] = Registry(
     "estimator", ("archsearch.estimators", "archsearch.testing.toy")
 )
+PREDICTORS: Registry[Any] = Registry("predictor", ("archsearch.predictors",))

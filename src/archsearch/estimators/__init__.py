@@ -3,13 +3,14 @@
 from archsearch.estimators.base import Estimator
 from archsearch.estimators.full_training import FullTrainingEstimator
 from archsearch.estimators.language_model import LMTrainingEstimator, SharedRNNEstimator
+from archsearch.estimators.predictor import PredictorEstimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.supernet_checkpoint import SupernetCheckpointEstimator
 from archsearch.estimators.tabular import TabularEstimator
 from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
 
 __all__ = [
-    "Estimator", "FullTrainingEstimator", "LMTrainingEstimator", "SharedRNNEstimator",
-    "SharedWeightsEstimator", "SupernetCheckpointEstimator", "TabularEstimator",
-    "ZeroCostEstimator",
+    "Estimator", "FullTrainingEstimator", "LMTrainingEstimator", "PredictorEstimator",
+    "SharedRNNEstimator", "SharedWeightsEstimator", "SupernetCheckpointEstimator",
+    "TabularEstimator", "ZeroCostEstimator",
 ]

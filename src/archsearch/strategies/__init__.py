@@ -1,5 +1,6 @@
 """Strategies: which architecture next? Importing this package registers them."""
 
+from archsearch.strategies.bananas import BANANAS
 from archsearch.strategies.base import WAIT, Proposal, Strategy
 from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nasrl import NASRL
@@ -8,6 +9,6 @@ from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
 
 __all__ = [
-    "NASRL", "WAIT", "Hyperband", "Proposal", "RandomSearch", "RegularizedEvolution", "Reinforce",
+    "BANANAS", "NASRL", "WAIT", "Hyperband", "Proposal", "RandomSearch", "RegularizedEvolution", "Reinforce",
     "Strategy",
 ]
