@@ -1,11 +1,12 @@
-"""Peak memory of one search step of DARTS and of PC-DARTS (K=4) at the same configuration: the
+"""Peak memory of one search step of DARTS, PC-DARTS (K=4) and GDAS at the same configuration: the
 DARTS space's search network (16 channels, 5 cells), batch 32 of 32x32 images, first order,
-on the CPU. A step is an architecture step on a validation batch, then a weight step.
+on the CPU. A step is an architecture step on a validation batch and a weight step (GDAS: the
+weights first, each through its own hard Gumbel sample: one op per edge).
 
 Each configuration runs in a fresh subprocess, which reports
 
 - ``saved_mib``: the bytes autograd saves for the backward pass of one training loss through
-  the relaxed supernet (distinct storages; what dominates a differentiable search's memory,
+  the relaxed supernet (GDAS: through a hard sample; distinct storages; what dominates a differentiable search's memory,
   and independent of the allocator and of what else runs on the machine);
 - ``peak_rss_mib`` and ``step_rss_mib``: the process's peak resident set size after the step,
   and its growth during the step over the peak before it (torch loaded, supernet built).
@@ -33,16 +34,19 @@ def child(args: argparse.Namespace) -> dict[str, float]:
 
     from archsearch.estimators.shared_weights import SharedWeightsEstimator
     from archsearch.oneshot.darts import DARTS, ESTIMATOR_DEFAULTS, DARTSConfig
+    from archsearch.oneshot.gdas import GDAS, GDASConfig
     from archsearch.oneshot.pc_darts import PCDARTS, PCDARTSConfig
     from archsearch.registry import SPACES
 
     torch.set_num_threads(1)
-    net = {"channels": args.channels, "cells": args.cells, "partial_channels": args.k}
+    k = 4 if args.method == "pc-darts" else 1
+    net = {"channels": args.channels, "cells": args.cells, "partial_channels": k}
     est = SharedWeightsEstimator(SPACES.create("darts"), data=args.data, supernet=net,
                                  device="cpu", test_fraction=0.0, epochs=1,
                                  **{**ESTIMATOR_DEFAULTS, "batch_size": args.batch})
-    search = (DARTS(est, DARTSConfig(epochs=1)) if args.k == 1 else
-              PCDARTS(est, PCDARTSConfig(epochs=1, arch_start_epoch=0)))
+    search = {"darts": lambda: DARTS(est, DARTSConfig(epochs=1)),
+              "pc-darts": lambda: PCDARTS(est, PCDARTSConfig(epochs=1, arch_start_epoch=0)),
+              "gdas": lambda: GDAS(est, GDASConfig(epochs=1))}[args.method]()
     assert est.steps_per_epoch == 1
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     search.train_epoch()  # one step: alpha (and beta), then the weights
@@ -54,7 +58,8 @@ def child(args: argparse.Namespace) -> dict[str, float]:
         return x
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
-        est.loss(search.path(), est.batch("val"))
+        path = search.sample() if args.method == "gdas" else search.path()
+        est.loss(path, est.batch("val"))
     return {"saved_mib": sum(storages.values()) / MIB, "peak_rss_mib": after / MIB,
             "step_rss_mib": (after - before) / MIB}
 
@@ -65,10 +70,10 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--k", type=int, default=None, help=argparse.SUPPRESS)  # the child's
+    parser.add_argument("--method", default=None, help=argparse.SUPPRESS)  # the child's
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.k is not None:
+    if args.method is not None:
         print(json.dumps(child(args)))
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,9 +83,10 @@ def main() -> None:
                                       dtype=np.uint8), y=rng.integers(0, 10, 2 * args.batch))
         print(f"one search step, darts space, {args.channels} channels, {args.cells} cells, "
               f"batch {args.batch} of {args.size}x{args.size}, CPU")
-        for name, k in (("DARTS", 1), ("PC-DARTS K=4", 4)):
+        for name, method in (("DARTS", "darts"), ("PC-DARTS K=4", "pc-darts"),
+                             ("GDAS", "gdas")):
             out = subprocess.run(
-                [sys.executable, __file__, "--k", str(k), "--data", str(data),
+                [sys.executable, __file__, "--method", method, "--data", str(data),
                  *(f"--{o}={getattr(args, o)}" for o in ("channels", "cells", "batch", "size"))],
                 capture_output=True, text=True, check=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])
