@@ -38,8 +38,8 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("argv, message", [
     (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: darts, enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
     (["search", "--strategy", "nope"],
-     "valid method names: darts, darts-plus, enas, evolution, hyperband, nas-rl, pc-darts, random, reinforce, "
-     "spos"),
+     "valid method names: darts, darts-plus, enas, evolution, hyperband, nas-rl, p-darts, "
+     "pc-darts, random, reinforce, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],
      "valid estimator names: full-training, lm-training, shared-rnn, shared-weights, "
      "supernet-checkpoint, tabular, toy, zero-cost"),
