@@ -316,9 +316,40 @@ def _snas() -> Method:
     return _alpha_method("snas", SNAS, SNASConfig, ESTIMATOR_DEFAULTS)
 
 
+def _build_p_darts(estimator: Any, config: Any, seed: int, resolved: Mapping[str, Any]) -> Any:
+    from archsearch.oneshot.p_darts import PDARTS, stage_estimators
+
+    return PDARTS(estimator, config, seed, stage_estimators(resolved["estimator"],
+                                                            estimator.space))
+
+
+def _p_darts() -> Method:
+    from archsearch.oneshot.p_darts import OFFICIAL_WEIGHTS, PDARTSConfig
+
+    return Method(
+        "p-darts", "loop", "P-DARTS: DARTS in 3 stages, the supernet deepened and each edge's "
+        "ops pruned after each, skip connections dropped out and capped at 2",
+        "Chen et al., ICCV 2019", "darts", config=PDARTSConfig, estimator="shared-weights",
+        requires=("derive", "derive_capped"), builder=_build_p_darts,
+        presets={
+            # CPU-sized: 4 epochs a stage, 2 of them weights only (the official 25 and 10);
+            # 5 -> 8 -> 11 cells (the official 5 -> 11 -> 17); batch 64 (the README's for 12 GB)
+            "*": {"run": {"epochs": 4},
+                  "method": {"arch_start_epoch": 2, "add_cells": (0, 3, 6)},
+                  "estimator": {**OFFICIAL_WEIGHTS, "batch_size": 64}},
+        },
+        notes="CPU-sized: --epochs is per stage, 4 (the official 25; 3 stages: 12 epochs in "
+              "all), the first 2 of each weights only (the official 10); the space's small "
+              "search network (8 channels) at 5, 8 and 11 cells (the paper: 16 channels, 5, 11, "
+              "17: supernet={channels=16, cells=5}, --method-opt add_cells=[0,6,12]); batch 64 "
+              "(the official 96, 64 on 12 GB per its README), lr 0.025 on a cosine to 0. Skip "
+              "dropout 0.1/0.4/0.7 (the README's CIFAR-10 rates), the final normal cell capped "
+              "at 2 skips (the author's choice); the darts space only (NB201's depth is fixed).")
+
+
 LOOPS: dict[str, Callable[[], Method]] = {
     "darts": _darts, "darts-plus": _darts_plus, "enas": _enas, "gdas": _gdas,
-    "pc-darts": _pc_darts, "snas": _snas, "spos": _spos}
+    "p-darts": _p_darts, "pc-darts": _pc_darts, "snas": _snas, "spos": _spos}
 
 
 def names() -> list[str]:

@@ -121,8 +121,8 @@ def show_run(run_dir: str, top: int, as_json: bool) -> int:
 
 
 def show_epochs(epochs: list[dict[str, Any]], stated: str | None) -> None:
-    keys = [k for k in ("shared_loss", "shared_acc", "reward", "entropy", "alpha_entropy",
-                        "skip_connects", "derived_score")
+    keys = [k for k in ("stage", "cells", "skip_dropout", "shared_loss", "shared_acc",
+                        "reward", "entropy", "alpha_entropy", "skip_connects", "derived_score")
             if any(k in r for r in epochs)]
     print("\nepochs:")
     print(table([[str(r["epoch"])] + [fmt(r.get(k)) for k in keys] + [fmt(r.get("seconds"), 1),

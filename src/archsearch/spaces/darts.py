@@ -175,6 +175,25 @@ def derive_cell(weights: Sequence[torch.Tensor]) -> tuple[Node, ...]:
     return tuple(nodes)  # type: ignore[return-value]
 
 
+def derive_cell_capped(weights: Sequence[torch.Tensor], max_skips: int) -> tuple[Node, ...]:
+    """:func:`derive_cell` with at most ``max_skips`` skip connections, as P-DARTS restricts
+    its normal cell (chenxin061/pdarts ``train_search.py``: ``delete_min_sk_prob``,
+    ``keep_1_on``, ``keep_2_branches``): while the derived cell holds more, the weight of its
+    weakest skip (ties: the first edge) is zeroed and the cell derived again, so that edge takes
+    its next best op and may lose its place to another edge. A cell with fewer is unchanged."""
+    rows = torch.stack([w.detach().float().cpu() for w in weights]).clone()  # (14, 8)
+    skip = PRIMITIVES.index("skip_connect")
+    cell = derive_cell(rows)
+    for _ in range(len(EDGES)):  # a derived skip weighs > 0, so each round zeroes another
+        skips = sorted(EDGES.index((j + 2, i)) for j, node in enumerate(cell)
+                       for op, i in node if op == "skip_connect")
+        if len(skips) <= max_skips:
+            break
+        rows[min(skips, key=lambda e: float(rows[e, skip])), skip] = 0.0
+        cell = derive_cell(rows)
+    return cell
+
+
 @SPACES.register("darts")
 class DARTSSpace(SearchSpace):
     """The DARTS space: 4 nodes a cell, 7 ops (8 with ``none`` in the relaxation), two cells."""
@@ -265,6 +284,12 @@ class DARTSSpace(SearchSpace):
         n = len(EDGES)
         return DARTSGenotype(derive_cell(weights[:n]), derive_cell(weights[n:]))
 
+    def derive_capped(self, weights: Sequence[torch.Tensor], max_skips: int) -> DARTSGenotype:
+        """``derive`` with at most ``max_skips`` skip connections in the normal cell (P-DARTS'
+        final rule: :func:`derive_cell_capped`); the reduction cell as ``derive``."""
+        arch = self.derive(weights)
+        return DARTSGenotype(derive_cell_capped(weights[:len(EDGES)], max_skips), arch.reduce)
+
     # ---- networks --------------------------------------------------------------------------
 
     def build(self, arch: Architecture, channels: int = 36, cells: int = 20,
@@ -285,15 +310,17 @@ class DARTSSpace(SearchSpace):
 
     def supernet(self, channels: int = 16, cells: int = 8, num_classes: int = 10,
                  in_channels: int = 3, bn_affine: bool = False, bn_track: bool = False,
-                 partial_channels: int = 1, **_: Any) -> nn.Module:
+                 partial_channels: int = 1, edge_ops: list[list[int]] | None = None,
+                 **_: Any) -> nn.Module:
         """The search network (DARTS': 16 channels, 8 cells); its forward takes a genotype or
         a relaxed path (a weight vector over the 8 ops per edge). ``partial_channels=K``:
-        PC-DARTS' edges, 1/K of the channels through the ops (K = 1: DARTS')."""
+        PC-DARTS' edges, 1/K of the channels through the ops (K = 1: DARTS'). ``edge_ops``:
+        per relaxed edge the op indices it holds (P-DARTS' pruned stages; None: all 8)."""
         from archsearch.spaces.darts_supernet import DARTSSupernet
 
         return DARTSSupernet(channels, cells, num_classes, in_channels,
                              {"affine": bn_affine, "track_running_stats": bn_track},
-                             partial_channels=partial_channels)
+                             partial_channels=partial_channels, edge_ops=edge_ops)
 
 
 SPACE = DARTSSpace()  # the decisions the supernet's paths are read against

@@ -24,43 +24,90 @@ at stride 2), shuffled back in; K = 1 (the default) is DARTS' supernet. A path's
 sum. A genotype runs as its one-hot path (each edge weighing 1): with K > 1 every edge, the
 ones it leaves out (``none``) too, still passes its bypassed channels, as the one-hot relaxed
 edge does; K = 1 runs exactly the genotype's sub-network.
+
+``edge_ops`` (P-DARTS' pruned stages): per relaxed decision (the normal cell's 14 edges, then
+the reduction cell's), the ``PRIMITIVES`` indices the edge holds; only those ops are built, and a
+path that asks an edge for another op is refused (a relaxed path gives such ops zero weight and
+leaves them out of ``active``). By default every edge holds all 8. ``set_skip_dropout(p,
+generator)``: in training mode, dropout at rate p on the output of every ``skip_connect`` that is
+the identity (stride 1; P-DARTS' ``nn.Dropout`` after ``Identity``), its mask drawn from
+``generator``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import Selector, edge_weights, mix, node_sum, selectors, weigh
 from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, count_params_m
 from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
 
+SKIP = PRIMITIVES.index("skip_connect")
+EdgeOps = tuple[tuple[int, ...], ...]  # per relaxed decision, the PRIMITIVES indices it holds
+
+
+def check_edge_ops(edge_ops: Sequence[Sequence[int]] | None) -> EdgeOps:
+    """``edge_ops`` as 28 sorted tuples of op indices (None: every op on every edge)."""
+    n = 2 * len(EDGES)
+    if edge_ops is None:
+        return (tuple(range(len(PRIMITIVES))),) * n
+    if len(edge_ops) != n:
+        raise ValueError(f"edge_ops lists the ops of {n} edges (normal, then reduce), not "
+                         f"{len(edge_ops)}")
+    out = tuple(tuple(sorted({int(k) for k in ops})) for ops in edge_ops)
+    bad = [e for e, ops in enumerate(out) if not ops or ops[0] < 0 or ops[-1] >= len(PRIMITIVES)]
+    if bad:
+        raise ValueError(f"edge_ops of edge {bad[0]}: {list(edge_ops[bad[0]])} must be op "
+                         f"indices in 0..{len(PRIMITIVES) - 1}, at least one")
+    return out
+
 
 class SearchCell(nn.Module):
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                 bn: dict[str, bool], partial: int = 1) -> None:
+                 bn: dict[str, bool], partial: int = 1, edge_ops: EdgeOps | None = None) -> None:
         super().__init__()
         self.reduction, self.partial = reduction, partial
         self.pre0 = (FactorizedReduce(c_pp, c, **bn) if reduction_prev
                      else ReLUConvBN(c_pp, c, 1, **bn))
         self.pre1 = ReLUConvBN(c_p, c, 1, **bn)
-        self.ops = nn.ModuleDict({  # every op but none on every edge, at the edge's stride
-            op_key(i, j, name): make_search_op(name, c // partial, self.stride(i), **bn)
-            for j, i in EDGES for name in PRIMITIVES[1:]})
+        held = edge_ops or check_edge_ops(None)[:len(EDGES)]
+        self.ops = nn.ModuleDict({  # each edge's ops but none, at the edge's stride
+            op_key(i, j, PRIMITIVES[k]): make_search_op(PRIMITIVES[k], c // partial,
+                                                        self.stride(i), **bn)
+            for (j, i), ops in zip(EDGES, held) for k in ops if k != 0})
+        self.skip_dropout: tuple[float, torch.Generator | None] = (0.0, None)
         self.c_out = N_NODES * c
 
     def stride(self, i: int) -> int:
         return 2 if self.reduction and i < 2 else 1
 
+    def op(self, i: int, j: int, k: int, x: torch.Tensor) -> torch.Tensor | None:
+        """Op k (a ``PRIMITIVES`` index) of the edge from node i to node j on x (none: None);
+        an identity skip's output dropped out at the ``skip_dropout`` rate when training."""
+        if k == 0:
+            return None
+        key = op_key(i, j, PRIMITIVES[k])
+        if key not in self.ops:
+            raise ArchitectureError(f"the supernet's edge {i}->{j} holds no {PRIMITIVES[k]} "
+                                    "(edge_ops left it out)")
+        y = self.ops[key](x)
+        p, generator = self.skip_dropout
+        if k == SKIP and p > 0 and self.training and self.stride(i) == 1:
+            y = y * torch.empty_like(y).bernoulli_(1 - p, generator=generator) / (1 - p)
+        return y
+
     def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
         """The edge from node i to node j on x: its chosen op, or its ops' weighted sum (on
         the first C/K channels, the rest bypassing, when partial)."""
         def mixed(x: torch.Tensor) -> torch.Tensor | None:
-            return mix(sel, lambda k: None if k == 0 else self.ops[op_key(i, j, PRIMITIVES[k])](x))
+            return mix(sel, lambda k: self.op(i, j, k, x))
 
         return partial_edge(x, self.partial, self.stride(i), mixed)
 
@@ -89,12 +136,15 @@ class DARTSSupernet(nn.Module):
 
     def __init__(self, channels: int = 16, cells: int = 8, num_classes: int = 10,
                  in_channels: int = 3, bn: dict[str, bool] | None = None,
-                 stem_multiplier: int = 3, partial_channels: int = 1) -> None:
+                 stem_multiplier: int = 3, partial_channels: int = 1,
+                 edge_ops: Sequence[Sequence[int]] | None = None) -> None:
         super().__init__()
         if cells < 1:
             raise ValueError(f"a DARTS supernet needs at least 1 cell, not {cells}")
         check_partial(channels, partial_channels)
         self.partial_channels = partial_channels
+        self.edge_ops = check_edge_ops(edge_ops)
+        n = len(EDGES)
         bn = {"affine": False, "track_running_stats": False, **(bn or {})}
         c_stem = stem_multiplier * channels
         self.stem = nn.Sequential(
@@ -107,11 +157,18 @@ class DARTSSupernet(nn.Module):
         for k in range(cells):
             reduction = k in reductions
             c = 2 * c if reduction else c
-            cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, partial_channels)
+            held = self.edge_ops[n:] if reduction else self.edge_ops[:n]
+            cell = SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, partial_channels, held)
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.c_out
         self.classifier = nn.Linear(c_p, num_classes)
+
+    def set_skip_dropout(self, p: float, generator: torch.Generator | None = None) -> None:
+        """Dropout at rate p on every identity skip's output when training (P-DARTS), its masks
+        drawn from ``generator`` (None: torch's global one); 0 turns it off."""
+        for cell in self.cells:
+            cell.skip_dropout = (float(p), generator)
 
     def forward(self, x: torch.Tensor, path: Any) -> torch.Tensor:
         sels = selectors(SPACE, path)  # 28: per edge an op index, or weights over the 8 ops
