@@ -5,6 +5,7 @@ checkpoint and its exact resume, and the messages for what cannot run.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,25 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     assert str(path) in str(err.value)
     with pytest.raises(UserError, match="damaged"):
         Toy(2).load(tmp_path / "absent.pt")
+
+
+def test_each_epoch_is_logged_as_one_readable_line(caplog) -> None:
+    search = Toy(1)
+    with caplog.at_level(logging.INFO, logger="archsearch.oneshot.base"):
+        record = search.run()[0]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("epoch 1: steps 3, noise ")
+    assert f", derived {record['derived']}, derived_score {record['derived_score']:.4g}, " in line
+    assert line.endswith(f"seconds {record['seconds']:.4g}")
+
+
+def test_the_refusals_say_exactly_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as err:
+        Toy(0)
+    assert str(err.value) == "a one-shot search needs at least 1 epoch, not 0"
+    path = tmp_path / "toy.pt"
+    path.write_bytes(b"garbage")
+    with pytest.raises(UserError) as err:
+        Toy(1).load(path)
+    assert str(err.value).startswith(f"{path}: the search checkpoint is damaged (")
+    assert str(err.value).endswith("); delete it to restart the search from epoch 0")
