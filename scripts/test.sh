@@ -4,7 +4,7 @@
 # the tests that read it (ARCHSEARCH_REQUIRE_DATA=0 to skip them, e.g. on a machine without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,ray  # Ray: the executor tests start a real local cluster
+bash scripts/setup.sh dev,ray,bo  # Ray: the executor tests start a real local cluster; bo: BoTorch
 .venv/bin/ruff check .
 export ARCHSEARCH_REQUIRE_DATA="${ARCHSEARCH_REQUIRE_DATA:-1}"
 exec .venv/bin/python -m pytest -q --timeout=900 "$@"

@@ -115,6 +115,17 @@ TRIALS: dict[str, Method] = {m.name: m for m in (
            notes="naszilla's defaults, except all 155 NB201 paths in the encoding (naszilla's "
                  "bananas() keeps the 30 shortest) and targets standardised before training; "
                  "a path through none sets no bit; one-hot encoding on spaces without paths"),
+    Method("bo", "trials", "GP Bayesian optimisation (BoTorch): a Matern-5/2 ARD GP on one-hot "
+           "(or path) encodings, log EI (or UCB, PI), pending proposals fantasised, the "
+           "acquisition maximised over every cell of a small space",
+           "Snoek, Larochelle & Adams, NeurIPS 2012; Balandat et al. (BoTorch), NeurIPS 2020",
+           "nb201",
+           notes="needs the extra archsearch[bo]; 10 random proposals first; BoTorch's "
+                 "dimension-scaled lengthscale prior, noise learned, outcomes standardised; "
+                 "pending proposals are the acquisition's X_pending (Monte Carlo, 256 "
+                 "quasi-random samples); hyperparameters refitted at every ask from the "
+                 "last fit's (at most 50 L-BFGS iterations); spaces over enumerate_limit "
+                 "(20,000) score 1,000 random samples plus mutations of the 5 best"),
 )}
 
 

@@ -2,6 +2,7 @@
 
 from archsearch.strategies.bananas import BANANAS
 from archsearch.strategies.base import WAIT, Proposal, Strategy
+from archsearch.strategies.bo import BayesianOptimisation
 from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nasrl import NASRL
 from archsearch.strategies.random_search import RandomSearch
@@ -9,6 +10,14 @@ from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
 
 __all__ = [
-    "BANANAS", "NASRL", "WAIT", "Hyperband", "Proposal", "RandomSearch", "RegularizedEvolution", "Reinforce",
+    "BANANAS",
+    "NASRL",
+    "WAIT",
+    "BayesianOptimisation",
+    "Hyperband",
+    "Proposal",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Reinforce",
     "Strategy",
 ]

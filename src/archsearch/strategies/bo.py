@@ -1,0 +1,217 @@
+"""Bayesian optimisation with a Gaussian process (Snoek, Larochelle & Adams, NeurIPS 2012), on
+BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
+
+1. Propose ``initial`` random architectures (the first ones random search would propose with
+   the same seed).
+2. Then each ask, on every successful result so far:
+   - encode the architectures (``one_hot``, or BANANAS' ``path`` encoding on cell spaces);
+   - fit BoTorch's ``SingleTaskGP``: a Matern-5/2 kernel with one lengthscale per input
+     dimension (ARD) under BoTorch's dimension-scaled lengthscale prior (Hvarfner et al.,
+     ICML 2024), observation noise learned, outcomes standardised, hyperparameters by
+     maximising the marginal likelihood (``fit_gpytorch_mll``);
+   - score the candidates with the acquisition: ``ei`` (``qLogExpectedImprovement`` over the
+     best result so far), ``ucb`` (``qUpperConfidenceBound`` with ``beta``) or ``pi``
+     (``qProbabilityOfImprovement``), Monte Carlo with a seeded quasi-random sampler;
+   - the proposals not yet told are fantasised: they are the acquisition's ``X_pending``, so
+     that a candidate is scored jointly with them (its value is the batch's improvement over
+     what the pending ones are expected to bring), and proposals made in parallel differ;
+   - candidates: every architecture of the space when it holds at most ``enumerate_limit``
+     (the 15,625 NB201 cells: the acquisition is maximised exactly), else ``pool`` random
+     samples plus up to ``mutations`` mutations of the 5 best (as BANANAS mutates); either
+     way without the architectures proposed before (evaluated or pending);
+   - propose the candidate with the largest acquisition (ties: the first in enumeration or
+     pool order).
+
+Without BoTorch, creating the strategy fails with the extra to install. The model is fitted
+within the ask (torch's RNG forked and seeded from the strategy's RNG, the sampler seeded the
+same way) and never saved: a resumed run refits on the same results with the same seed and
+continues exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from archsearch.encodings import vector_encoder
+from archsearch.errors import ArchitectureError, UnknownNameError, UserError
+from archsearch.registry import STRATEGIES
+from archsearch.spaces.base import Architecture, SearchSpace
+from archsearch.strategies.bananas import mutation_candidates
+from archsearch.strategies.base import Proposal, Strategy
+from archsearch.types import Result
+
+ACQUISITIONS = ("ei", "ucb", "pi")
+
+
+def import_botorch() -> Any:
+    try:
+        import botorch
+    except ImportError:
+        raise UserError("the bo strategy needs BoTorch: pip install 'archsearch[bo]' "
+                        "(or pip install botorch gpytorch)") from None
+    return botorch
+
+
+def enumerate_space(space: SearchSpace) -> list[Architecture]:
+    """Every valid architecture of a (small) space, in the order of its choice vectors."""
+    found = []
+    for choices in itertools.product(*[range(d.n_options) for d in space.decisions()]):
+        try:
+            found.append(space.decode(choices))
+        except ArchitectureError:
+            continue
+    return found
+
+
+def fit_gp(x: Any, y: Any, seed: int, start: dict[str, list[float]] | None = None,
+           maxiter: int = 50) -> Any:
+    """BoTorch's SingleTaskGP (Matern-5/2 ARD, dimension-scaled prior, learned noise,
+    standardised outcomes) fitted by marginal likelihood, torch's RNG seeded locally; the
+    hyperparameters start from ``start`` (raw values by parameter name) when given."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        kernel = get_covar_module_with_dim_scaled_prior(x.shape[-1], use_rbf_kernel=False)
+        model = SingleTaskGP(x, y, covar_module=kernel, outcome_transform=Standardize(m=1))
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if start and name in start:
+                    parameter.copy_(torch.tensor(start[name]).reshape(parameter.shape))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                         optimizer_kwargs={"options": {"maxiter": maxiter}})
+    return model
+
+
+def acquisition_function(name: str, model: Any, best: float, beta: float, samples: int,
+                         seed: int, pending: Any | None) -> Any:
+    import torch
+    from botorch.acquisition import (
+        qLogExpectedImprovement,
+        qProbabilityOfImprovement,
+        qUpperConfidenceBound,
+    )
+    from botorch.sampling import SobolQMCNormalSampler
+
+    sampler = SobolQMCNormalSampler(torch.Size([samples]), seed=seed)
+    if name == "ei":
+        return qLogExpectedImprovement(model, best, sampler=sampler, X_pending=pending)
+    if name == "ucb":
+        return qUpperConfidenceBound(model, beta, sampler=sampler, X_pending=pending)
+    return qProbabilityOfImprovement(model, best, sampler=sampler, X_pending=pending)
+
+
+@STRATEGIES.register("bo")
+class BayesianOptimisation(Strategy):
+    """GP Bayesian optimisation (BoTorch): Matern-5/2 ARD GP, EI/UCB/PI, pending fantasised."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10,
+                 acquisition: str = "ei", beta: float = 2.0, encoding: str = "one_hot",
+                 max_paths: int | None = None, pool: int = 1000, mutations: int = 100,
+                 parents: int = 5, enumerate_limit: int = 20_000, mc_samples: int = 256,
+                 chunk: int = 2048, maxiter: int = 50, dedup: bool = True) -> None:
+        super().__init__(space, seed, dedup)
+        import_botorch()
+        if acquisition not in ACQUISITIONS:
+            raise UnknownNameError("acquisition", acquisition, ACQUISITIONS)
+        if min(initial, pool, parents, mc_samples, chunk, maxiter) < 1 or mutations < 0 or beta < 0:
+            raise ValueError("initial, pool, parents, mc_samples, chunk and maxiter must be at least 1, "
+                             "mutations and beta not negative")
+        self.encode = vector_encoder(space, encoding, max_paths)  # refuses a bad encoding now
+        self.initial, self.acquisition, self.beta = initial, acquisition, beta
+        self.pool, self.mutations, self.parents = pool, mutations, parents
+        self.enumerate_limit, self.mc_samples, self.chunk = enumerate_limit, mc_samples, chunk
+        self.maxiter = maxiter
+        self.observed: list[tuple[str, float]] = []  # (arch, objective) of each success
+        self.n_random = 0  # initial random proposals made
+        self.hypers: dict[str, list[float]] | None = None  # the last fit's, the next's start
+        self._all: tuple[list[Architecture], np.ndarray] | None = None  # enumeration, cached
+
+    def suggest(self) -> Architecture | None:
+        if self.exhausted():
+            return None
+        if self.n_random < self.initial:
+            self.n_random += 1
+            return self.random_unseen()
+        arch = self.best_candidate() if self.observed else None
+        if arch is None or not self.propose(arch):
+            return self.random_unseen()  # nothing to fit on, or no candidate left
+        return arch
+
+    def candidates(self) -> tuple[list[Architecture], np.ndarray]:
+        """The architectures to score (not proposed before) and their encodings."""
+        if self.space.size() <= self.enumerate_limit:
+            if self._all is None:
+                archs = enumerate_space(self.space)
+                self._all = archs, np.stack([self.encode(a) for a in archs])
+            archs, x = self._all
+            keep = [i for i, a in enumerate(archs) if a.to_str() not in self.seen]
+            return [archs[i] for i in keep], x[keep]
+        found: list[Architecture] = []
+        keys = set(self.seen)
+        for _ in range(self.pool):
+            arch = self.space.sample(self.rng)
+            if arch.to_str() not in keys:
+                keys.add(arch.to_str())
+                found.append(arch)
+        ranked = sorted(self.observed, key=lambda o: -o[1])  # ties: the earlier result first
+        parents = [self.space.parse(a) for a, _ in ranked[:self.parents]]
+        if self.mutations:
+            found += mutation_candidates(self.space, parents, keys, self.rng, self.mutations)
+        if not found:
+            return [], np.zeros((0, 0))
+        return found, np.stack([self.encode(a) for a in found])
+
+    def best_candidate(self) -> Architecture | None:
+        """The candidate with the largest acquisition under a GP fitted on every result."""
+        import torch
+
+        archs, x = self.candidates()
+        if not archs:
+            return None
+        seed = int(self.rng.integers(2**31))
+        train_x = self.tensor(np.stack([self.encode(self.space.parse(a))
+                                        for a, _ in self.observed]))
+        train_y = self.tensor(np.array([[v] for _, v in self.observed]))
+        model = fit_gp(train_x, train_y, seed, self.hypers, self.maxiter)
+        self.hypers = {name: p.detach().reshape(-1).tolist()
+                       for name, p in model.named_parameters()}
+        pending = (self.tensor(np.stack([self.encode(p.arch) for p in self.pending]))
+                   if self.pending else None)
+        acq = acquisition_function(self.acquisition, model, float(train_y.max()), self.beta,
+                                   self.mc_samples, seed, pending)
+        values = []
+        with torch.no_grad():
+            for start in range(0, len(archs), self.chunk):
+                values.append(acq(self.tensor(x[start:start + self.chunk]).unsqueeze(-2)))
+        return archs[int(torch.cat(values).argmax())]
+
+    @staticmethod
+    def tensor(array: np.ndarray) -> Any:
+        import torch
+
+        return torch.as_tensor(np.asarray(array, dtype=np.float64))
+
+    def observe(self, proposal: Proposal, result: Result) -> None:
+        if result.ok:
+            self.observed.append((proposal.arch.to_str(), float(result.objective)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "observed": [list(o) for o in self.observed],
+                "n_random": self.n_random, "hypers": self.hypers}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.observed = [(a, float(v)) for a, v in state["observed"]]
+        self.n_random = int(state["n_random"])
+        hypers = state.get("hypers")
+        self.hypers = None if hypers is None else {k: [float(v) for v in vs]
+                                                   for k, vs in hypers.items()}
