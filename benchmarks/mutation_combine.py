@@ -8,7 +8,8 @@ checked takes its new status; a survivor it did not reach (stopped by a time lim
 not caught.
 
     python benchmarks/mutation_combine.py benchmarks/results/mutation_survivors_after.txt \\
-        [--mutants mutants] [--json benchmarks/results/mutation_after2.json]
+        [--mutants mutants] [--others benchmarks/results/mutation_after.json] \\
+        [--json benchmarks/results/mutation_after2.json]
 
 Only the modules with a survivor in the list are reported.
 """
@@ -54,10 +55,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("survivors", help="file of the earlier run's not-caught mutant names")
     p.add_argument("--mutants", default="mutants")
+    p.add_argument("--others", help="an earlier summary JSON (mutation_after.json) whose rows "
+                   "stand for the modules the re-run did not touch, for an overall rate")
     p.add_argument("--json")
     args = p.parse_args()
     names = {n.strip() for n in Path(args.survivors).read_text().split() if n.strip()}
     out = combine(names, Path(args.mutants))
+    if args.others:
+        rows = {**json.loads(Path(args.others).read_text())["modules"], **out["modules"]}
+        total = sum(m["total"] for m in rows.values())
+        caught = sum(m["caught"] for m in rows.values())
+        out["overall_all_modules"] = {"total": total, "caught": caught,
+                                      "kill_rate": caught / total}
+        print(f"all core modules: {caught} of {total} caught, {100 * caught / total:.1f}%")
     for name, m in out["modules"].items():
         print(f"{name:32s} {m['total']:4d} mutants, {100 * m['kill_rate']:5.1f}% caught; old "
               f"survivors {m['old_survivors']}, re-run {m['old_survivors_rerun']}, now caught "
