@@ -341,7 +341,7 @@ def _p_darts() -> Method:
         "p-darts", "loop", "P-DARTS: DARTS in 3 stages, the supernet deepened and each edge's "
         "ops pruned after each, skip connections dropped out and capped at 2",
         "Chen et al., ICCV 2019", "darts", config=PDARTSConfig, estimator="shared-weights",
-        requires=("derive", "derive_capped"), builder=_build_p_darts,
+        requires=("derive", "derive_capped", "prunable_supernet"), builder=_build_p_darts,
         presets={
             # CPU-sized: 4 epochs a stage, 2 of them weights only (the official 25 and 10);
             # 5 -> 8 -> 11 cells (the official 5 -> 11 -> 17); batch 64 (the README's for 12 GB)

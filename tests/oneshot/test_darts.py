@@ -322,3 +322,25 @@ def test_beta_decay_adds_its_gradient_rising_linearly_over_the_epochs(images: st
         for g0, g1, e in zip(base, grads, expected):
             assert torch.allclose(g1, g0 + e, atol=1e-6)
         assert (weight == 0) == all(torch.equal(g0, g1) for g0, g1 in zip(base, grads))
+
+
+
+def test_max_skips_caps_the_derived_cell_and_needs_a_capped_derive(images: str,
+                                                                  monkeypatch) -> None:
+    from archsearch.spaces.nb201 import OPS, NB201Space
+
+    plain, capped = make(images, "nb201"), make(images, "nb201", max_skips=1)
+    skip, conv = OPS.index("skip_connect"), OPS.index("nor_conv_3x3")
+    with torch.no_grad():
+        for search in (plain, capped):
+            search.alphas[0].zero_()
+            search.alphas[0][:, skip] = torch.tensor([4.0, 3.0, 5.0, 1.0, 2.0, 0.5])
+            search.alphas[0][:, conv] = 0.25  # every edge's second best
+    assert plain.current_arch().ops == ("skip_connect",) * 6
+    assert capped.current_arch().ops == (("nor_conv_3x3",) * 2 + ("skip_connect",)
+                                         + ("nor_conv_3x3",) * 3)  # the strongest skip stays
+    assert capped.derive()[0] == capped.current_arch()  # what each epoch records
+    monkeypatch.delattr(NB201Space, "derive_capped")
+    with pytest.raises(UserError, match="max_skips: space 'nb201' has no capped derive"):
+        make(images, "nb201", max_skips=1)
+    make(images, "nb201")  # without the cap, no capped derive is needed

@@ -83,7 +83,7 @@ def test_config_and_registry_hold_the_official_settings() -> None:
 
 
 def test_nb201_and_a_supernet_given_edge_ops_are_refused(images: str) -> None:
-    with pytest.raises(UserError, match=r"derive_capped.*spaces that have: darts"):
+    with pytest.raises(UserError, match=r"prunable_supernet.*spaces that have: darts"):
         resolve(RunConfig(method="p-darts", space="nb201"))
     est = SharedWeightsEstimator(SPACES.create("nb201"), data=images, device="cpu",
                                  supernet={"channels": 4, "cells_per_stage": 1})

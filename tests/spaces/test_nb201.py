@@ -97,3 +97,18 @@ def test_network_runs_forward_and_backward() -> None:
     assert out.shape == (4, 7)
     out.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_derive_capped_gives_the_weakest_extra_skips_their_next_best_op() -> None:
+    space = NB201Space()
+    rows = torch.full((6, 5), 0.1)
+    rows[:, OPS.index("skip_connect")] = torch.tensor([0.5, 0.9, 0.6, 0.2, 0.7, 0.8])
+    rows[3, OPS.index("nor_conv_1x1")] = 0.3  # edge 3: a conv beats its skip
+    rows[0, OPS.index("none")] = 0.4  # edge 0's next best is none: not excluded
+    rows[2, OPS.index("avg_pool_3x3")] = 0.3
+    weights = list(rows)
+    assert space.derive(weights).ops.count("skip_connect") == 5
+    assert space.derive_capped(weights, 2).ops == (  # the two strongest skips (edges 1, 5) stay
+        "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "skip_connect")
+    assert space.derive_capped(weights, 5) == space.derive(weights)  # under the cap: unchanged
+    assert "skip_connect" not in space.derive_capped(weights, 0).ops

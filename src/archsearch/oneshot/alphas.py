@@ -109,8 +109,12 @@ class AlphaSearch(OneShotSearch):
         """Record key -> a path scored each epoch with the derived architecture (none here)."""
         return {}
 
+    def current_arch(self) -> Architecture:
+        """The architecture of alpha now: ``space.derive`` of softmax(alpha)."""
+        return self.space.derive(self.weights())  # type: ignore[attr-defined]
+
     def derive(self) -> tuple[Architecture, float, dict[str, Any]]:
-        arch = self.space.derive(self.weights())  # type: ignore[attr-defined]
+        arch = self.current_arch()
         others = self.scored_paths()
         derived, *scores = self.estimator.score([arch, *others.values()],
                                                 self.config.derive_batches).tolist()

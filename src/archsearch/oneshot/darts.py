@@ -70,6 +70,7 @@ from archsearch.errors import UserError
 from archsearch.oneshot.alphas import AlphaConfig, AlphaSearch
 from archsearch.oneshot.base import SupernetEstimator
 from archsearch.oneshot.darts_architect import Architect
+from archsearch.spaces.base import Architecture
 
 # the weights' side of the official search (cnn/train_search.py): the estimator's options
 ESTIMATOR_DEFAULTS: dict[str, Any] = {
@@ -90,6 +91,10 @@ class DARTSConfig(AlphaConfig):
                                "logsumexp(alpha) added to alpha's loss, lambda rising linearly "
                                "from 0 at the first epoch to this value at the last (0: off)",
                                minimum=0)
+    max_skips: int | None = option(None, "the skip cap: the derived (first) cell keeps at most "
+                                   "this many skip connections, the weakest skips taking their "
+                                   "next best op (space.derive_capped, P-DARTS' final rule; "
+                                   "None: off)", minimum=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,6 +121,9 @@ class DARTS(AlphaSearch):
 
     def __init__(self, estimator: SupernetEstimator, config: DARTSConfig, seed: int = 0) -> None:
         super().__init__(estimator, config, seed)
+        if config.max_skips is not None and not hasattr(self.space, "derive_capped"):
+            raise UserError(f"max_skips: space {self.space.name!r} has no capped derive "
+                            "(darts and nb201 have one); leave max_skips unset")
         device = getattr(estimator, "device", torch.device("cpu"))
         arch = [*self.alphas, *self.extra_parameters(self.init_generator, device)]
         self.optimizer = config.adam(arch)
@@ -146,6 +154,13 @@ class DARTS(AlphaSearch):
             self.alpha_step(train, val)  # alpha first, as the official code
             self.estimator.train_step(self.path(detach=True), train)
         return self.estimator.epoch_stats()
+
+    def current_arch(self) -> Architecture:
+        """``space.derive`` of softmax(alpha), or with ``max_skips`` its capped derive."""
+        if self.config.max_skips is None:
+            return super().current_arch()
+        return self.space.derive_capped(  # type: ignore[attr-defined]
+            self.weights(), self.config.max_skips)
 
     def scored_paths(self) -> dict[str, Any]:
         """The relaxed supernet (``relaxed_score``: what the official ``infer`` reports)."""

@@ -160,7 +160,7 @@ class PDARTS(DARTS):
     def __init__(self, estimator: SupernetEstimator, config: PDARTSConfig, seed: int = 0,
                  stage_estimator: StageEstimator | None = None) -> None:
         super().__init__(estimator, config, seed)
-        if not hasattr(self.space, "derive_capped"):
+        if not getattr(self.space, "prunable_supernet", False):
             raise UserError(f"p-darts searches the darts space (a supernet that deepens and "
                             f"holds fewer ops a stage); space {self.space.name!r} cannot")
         stages = len(config.num_to_keep)

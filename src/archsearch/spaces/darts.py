@@ -204,6 +204,8 @@ class DARTSSpace(SearchSpace):
     presets = {"search": {"channels": 8, "cells": 5},
                "final": {"channels": 16, "cells": 8}}
     ops = OPS
+    # its supernet deepens and holds fewer ops per edge (edge_ops): P-DARTS' stages
+    prunable_supernet = True
 
     def __init__(self) -> None:
         self._decisions = tuple(

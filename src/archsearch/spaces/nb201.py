@@ -307,6 +307,20 @@ class NB201Space(SearchSpace):
                                     f"{len(weights)}")
         return NB201Cell(tuple(OPS[int(torch.argmax(w.detach().float()))] for w in weights))
 
+    def derive_capped(self, weights: Sequence[torch.Tensor], max_skips: int) -> NB201Cell:
+        """``derive`` with at most ``max_skips`` skip connections (the skip cap against the
+        collapse to a cell of skips, P-DARTS' rule as the darts space applies it): while more
+        edges take ``skip_connect``, the one whose skip weighs least (ties: the first edge) takes
+        its next best op, ``none`` included. A cell with fewer is unchanged."""
+        cell = self.derive(weights)
+        rows = torch.stack([w.detach().float().cpu() for w in weights]).clone()  # (6, 5)
+        skip = OPS.index("skip_connect")
+        skips = [e for e, op in enumerate(cell.ops) if op == "skip_connect"]
+        for edge in sorted(skips, key=lambda e: (float(rows[e, skip]), e))[:max(
+                len(skips) - max_skips, 0)]:
+            rows[edge, skip] = float("-inf")
+        return self.derive(list(rows))
+
     def build(
         self, arch: Architecture, channels: int = 16, cells_per_stage: int = 5,
         num_classes: int = 10, in_channels: int = 3, **_: Any,

@@ -1,0 +1,170 @@
+"""Differentiable search on NAS-Bench-201 with the 10,000-image CIFAR-10 sample, judged by the
+ground truth: DARTS, its levers against the collapse, GDAS, SNAS, PC-DARTS and DARTS+.
+
+For each variant and seed, a run of the library's ``Run`` (as ``archsearch search --method M
+--space nb201`` does it) on ``../shared/data/cifar10_train10k.npz`` (no test split: the methods'
+presets split the rest, DARTS-family half for the weights and half for alpha; SNAS, single
+level, trains the weights and alpha on the training part). The supernet is NB201's (all 5 ops
+on each of the 6 edges) at the scale given by ``--channels`` and ``--cells`` (cells per stage),
+for ``--epochs`` epochs, with each method's official optimiser settings (``archsearch methods
+M``). Reported per run: the derived cell of the last epoch (of the stopping epoch for DARTS+),
+its 200-epoch CIFAR-10 test accuracy in ``nb201_cifar10.csv``, whether it is parameter-free (no
+convolution on a path from the input to the output: the table's ``unique_str`` names none), its
+skip connections, and the same per epoch.
+
+Variants (``--variants``): ``darts`` (first order, the method's defaults: BatchNorm on batch
+statistics without affine parameters, as AutoDL's search cells), ``darts-bn-running`` (the
+lever taken away: BatchNorm with running statistics and affine parameters, PyTorch's default),
+``darts-beta`` (beta-DARTS' regulariser, ``beta_decay=24.5``: the official schedule's value at
+its last epoch), ``darts-plus`` (DARTS+ early stopping; ``stable_epochs=3`` on short runs),
+``darts-2nd`` (second order), ``gdas``, ``snas``, ``pc-darts`` (K=4). The skip cap
+(``--method-opt max_skips=K`` of DARTS) changes only the derived cell, not the training, so it
+is read off the ``darts`` runs' last alpha (``space.derive_capped``) for K = 1 and 2; a run with
+the option derives the same cell (tests/oneshot/test_darts.py).
+
+Runs go ``--workers`` at a time, one thread each; a run folder that exists is resumed, so an
+interrupted benchmark continues where it stopped.
+
+    python benchmarks/differentiable_nb201.py --seeds 0 1 2 --epochs 10 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# variant -> (method, method options, estimator options besides the supernet's size)
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "darts": ("darts", {}, {}),
+    "darts-bn-running": ("darts", {}, {"bn_affine": True, "bn_track": True}),
+    "darts-beta": ("darts", {"beta_decay": 24.5}, {}),
+    "darts-plus": ("darts-plus", {"stable_epochs": 3}, {}),
+    "darts-2nd": ("darts", {"order": 2}, {}),
+    "gdas": ("gdas", {}, {}),
+    "snas": ("snas", {}, {}),
+    "pc-darts": ("pc-darts", {}, {}),
+}
+DEFAULT_VARIANTS = ("darts", "gdas", "pc-darts", "snas", "darts-beta", "darts-plus",
+                    "darts-bn-running")
+CAPS = (1, 2)
+
+
+def load_truth() -> tuple[dict[str, float], dict[str, str]]:
+    import csv
+
+    acc, unique = {}, {}
+    with open(DATA / "nb201_cifar10.csv") as f:
+        for row in csv.DictReader(f):
+            acc[row["arch_str"]] = float(row["cifar10_test_acc_200ep"])
+            unique[row["arch_str"]] = row["unique_str"]
+    return acc, unique
+
+
+def one_run(variant: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:
+    """Search with ``variant`` and ``seed`` (resuming its folder); the derived cells."""
+    import torch
+
+    torch.set_num_threads(1)
+    from archsearch.registry import SPACES
+    from archsearch.run import Run, RunConfig
+
+    method, method_options, estimator_options = VARIANTS[variant]
+    supernet = {"channels": args["channels"], "cells_per_stage": args["cells"]}
+    if method == "pc-darts":
+        supernet["partial_channels"] = 4  # the preset's K, repeated as a given supernet must
+    config = RunConfig(
+        method=method, space="nb201", data=args["data"], seed=seed, epochs=args["epochs"],
+        baseline_random=0, method_options=method_options,
+        estimator_options={"supernet": supernet, "test_fraction": 0.0, **estimator_options})
+    folder = Path(args["runs"]) / variant / f"seed{seed}"
+    start = time.perf_counter()
+    run = Run.resume(folder) if (folder / "trials.db").exists() else Run.create(folder, config)
+    try:
+        answer = run.search()
+        epochs = run.epochs()
+    finally:
+        run.close()
+    row: dict[str, Any] = {"variant": variant, "seed": seed, "answer": answer,
+                           "epochs_run": len(epochs),
+                           "stopped_by": epochs[-1].get("stopped_by") if epochs else None,
+                           "per_epoch": [e["derived"] for e in epochs],
+                           "seconds": round(time.perf_counter() - start, 1)}
+    if variant == "darts":  # the skip cap, read off the last alpha
+        state = torch.load(folder / "darts.pt", map_location="cpu", weights_only=False)
+        weights = list(torch.softmax(state["alphas"][0], dim=-1))
+        space = SPACES.create("nb201")
+        for cap in CAPS:
+            row[f"capped_{cap}"] = space.derive_capped(weights, cap).to_str()
+    return row
+
+
+def judge(arch: str, acc: dict[str, float], unique: dict[str, str]) -> dict[str, Any]:
+    return {"truth": acc[arch], "parameter_free": "conv" not in unique[arch],
+            "skips": arch.count("skip_connect")}
+
+
+def summary(name: str, judged: list[dict[str, Any]]) -> dict[str, Any]:
+    accs = [j["truth"] for j in judged]
+    return {"variant": name, "seeds": len(accs), "mean": float(np.mean(accs)),
+            "std": float(np.std(accs)), "min": float(np.min(accs)),
+            "parameter_free": sum(j["parameter_free"] for j in judged),
+            "skips": [j["skips"] for j in judged]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--cells", type=int, default=1, help="cells per stage of the supernet")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data", default=str(DATA / "cifar10_train10k.npz"))
+    p.add_argument("--runs", default="runs/differentiable_nb201")
+    p.add_argument("--json")
+    args = p.parse_args()
+    acc, unique = load_truth()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    jobs = [(v, s) for v in args.variants for s in args.seeds]  # variant by variant
+    rows = []
+    with ProcessPoolExecutor(args.workers) as pool:
+        futures = [pool.submit(one_run, v, s, vars(args)) for v, s in jobs]
+        for future in futures:
+            row = future.result()
+            row |= judge(row["answer"], acc, unique)
+            row["per_epoch_truth"] = [acc[a] for a in row["per_epoch"]]
+            row["per_epoch_skips"] = [a.count("skip_connect") for a in row["per_epoch"]]
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if not k.startswith("per_epoch")}),
+                  flush=True)
+    table = []
+    for v in args.variants:
+        mine = [r for r in rows if r["variant"] == v]
+        table.append(summary(v, mine))
+        if v == "darts":
+            for cap in CAPS:
+                table.append(summary(f"darts, skip cap {cap}", [
+                    judge(r[f"capped_{cap}"], acc, unique) for r in mine]))
+    print(f"\nNB201 supernet {args.channels} channels, {args.cells} cell(s) per stage, "
+          f"{args.epochs} epochs, seeds {args.seeds}")
+    print("| variant | test acc. (mean ± std) | min | parameter-free | skips per seed |")
+    print("|---|---|---|---|---|")
+    for t in table:
+        print(f"| {t['variant']} | {t['mean']:.2f} ± {t['std']:.2f} | {t['min']:.2f} | "
+              f"{t['parameter_free']} of {t['seeds']} | {t['skips']} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"config": vars(args), "runs": rows,
+                                               "table": table}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
