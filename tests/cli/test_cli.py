@@ -42,7 +42,7 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
      "p-darts, pc-darts, random, reinforce, snas, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],
      "valid estimator names: full-training, lm-training, predictor, shared-rnn, shared-weights, "
-     "supernet-checkpoint, tabular, toy, zero-cost"),
+     "supernet-checkpoint, tabular, tabular-seeds, toy, zero-cost"),
     (["search", "--estimator", "tabular"], "drop --estimator tabular"),
     (["search", "--trials", "5"], "--trials and --time are for trials methods"),
     (["search", "--strategy", "evolution", "--estimator", "tabular"],

@@ -116,6 +116,8 @@ COMMANDS: dict[str, dict[str, Any]] = {
             "--strategies": ["random", "random,evolution", ",", "nope", "random,nope"],
             "--seeds": ["1", "2", "0", "-1"],
             "--queries": ["5", "20", "0", "-1"],
+            "--protocol": ["oracle", "validation", "nope", "Oracle"],
+            "--valid-seeds": ["<SEEDTABLE>", "<MISSING>", "<TABLE>", "<BINARY>"],
             "--workers": ["1", "0", "-1"],
             "--json": ["<OUT>", "<NODIR>", "<DIR>"],
             "--plot": ["<OUT>.png", "<NODIR>"],
@@ -245,6 +247,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     table = folder / "table.csv"
     table.write_text("arch_str,acc\n" + "".join(
         f"toy:{'-'.join(map(str, c))},{sum(c)}\n" for c in itertools.product(range(4), repeat=4)))
+    seed_table = folder / "seeds.csv"  # two training seeds per cell (bench --valid-seeds)
+    seed_table.write_text("arch_str,seed_slot,val_acc_200ep\n" + "".join(
+        f"toy:{'-'.join(map(str, c))},{slot},{sum(c) + slot}\n"
+        for c in itertools.product(range(4), repeat=4) for slot in range(2)))
     nan_table = folder / "nan.csv"
     nan_table.write_text(table.read_text().replace(",0\n", ",nan\n", 1))
     binary = folder / "binary.csv"
@@ -257,8 +263,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     afile.write_text("not a run")
     empty = folder / "empty.db"
     empty.write_bytes(b"")
-    files = {"<TABLE>": table, "<NANTABLE>": nan_table, "<BINARY>": binary,
-             "<BADNPZ>": bad_npz, "<BADTOML>": bad_toml, "<FILE>": afile, "<EMPTY>": empty,
+    files = {"<TABLE>": table, "<SEEDTABLE>": seed_table, "<NANTABLE>": nan_table,
+             "<BINARY>": binary, "<BADNPZ>": bad_npz, "<BADTOML>": bad_toml, "<FILE>": afile, "<EMPTY>": empty,
              "<MISSING>": folder / "missing.npz"}
     return {"finished": finished, "files": files}
 

@@ -10,7 +10,13 @@ import time
 
 from archsearch.cli.common import check_output, jsonable, table
 from archsearch.errors import UserError
-from archsearch.experiment.benchmark import CHECKPOINTS, PROTOCOL, run_benchmark
+from archsearch.experiment.bench_protocol import (
+    VALID_SEEDS_FILE,
+    check_protocol,
+    check_valid_seeds,
+    default_valid_seeds,
+)
+from archsearch.experiment.benchmark import CHECKPOINTS, run_benchmark
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +28,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated strategy names (default random,evolution,reinforce)")
     p.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..N-1)")
     p.add_argument("--queries", type=int, default=300, help="queries per run (default 300)")
+    p.add_argument("--protocol", default="oracle", metavar="oracle|validation",
+                   help="oracle (default): each query observes --metric itself; validation: "
+                        "each query observes one training seed's validation accuracy (drawn "
+                        "per query from --valid-seeds) and the curve is --metric of the best "
+                        "observed architecture")
+    p.add_argument("--valid-seeds", metavar="CSV",
+                   help="--protocol validation: the per-seed table (default: "
+                        f"{VALID_SEEDS_FILE} beside --benchmark)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes (default: all cores)")
     p.add_argument("--json", metavar="OUT", help="write the curves as JSON")
@@ -38,18 +52,29 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--strategies is empty")
     if args.seeds < 1 or args.queries < 1 or args.workers < 1:
         raise UserError("--seeds, --queries and --workers must be at least 1")
+    check_protocol(args.protocol)
+    if args.valid_seeds is not None and args.protocol != "validation":
+        raise UserError("--valid-seeds is for --protocol validation; drop it, or add "
+                        "--protocol validation")
     check_output(args.json)
     check_output(args.plot)
     from archsearch.estimators.tabular import TabularEstimator
     from archsearch.registry import SPACES
 
+    space = SPACES.create(args.space)
     optimum = TabularEstimator(args.benchmark, args.metric,  # checks the table first
-                               space=SPACES.create(args.space)).best()
+                               space=space).best()
+    valid_seeds = None
+    if args.protocol == "validation":
+        valid_seeds = (args.valid_seeds if args.valid_seeds is not None
+                       else default_valid_seeds(args.benchmark))
+        check_valid_seeds(valid_seeds, args.benchmark, args.metric, space)
     start = time.perf_counter()
     bar = tqdm(total=len(strategies) * args.seeds, desc="bench", unit="run",
                disable=args.no_progress, dynamic_ncols=True)
     report = run_benchmark(args.benchmark, args.metric, strategies, args.seeds, args.queries,
-                           args.space, max(1, args.workers), on_done=lambda *_: bar.update(1))
+                           args.space, max(1, args.workers), on_done=lambda *_: bar.update(1),
+                           valid_seeds=valid_seeds)
     bar.close()
     seconds = time.perf_counter() - start
     report["seconds"] = round(seconds, 2)
@@ -61,9 +86,13 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name, res in report["results"].items():
         rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}" for q in marks])
-    print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
+    if valid_seeds is None:
+        print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
+    else:
+        print(f"{args.metric} of the best-observed architecture (mean ± std over {args.seeds} "
+              "seeds) after Q queries, validation-reward protocol")
     print(table(rows, ["strategy"] + [f"Q={q}" for q in marks]))
-    print(f"protocol: {PROTOCOL}")
+    print(f"protocol: {report['protocol']}")
     print(f"{seconds:.1f} s")
     if args.json:
         with open(args.json, "w") as f:

@@ -7,10 +7,11 @@ from archsearch.estimators.predictor import PredictorEstimator
 from archsearch.estimators.shared_weights import SharedWeightsEstimator
 from archsearch.estimators.supernet_checkpoint import SupernetCheckpointEstimator
 from archsearch.estimators.tabular import TabularEstimator
+from archsearch.estimators.tabular_seeds import SeedDrawTabularEstimator
 from archsearch.estimators.zero_cost.estimator import ZeroCostEstimator
 
 __all__ = [
     "Estimator", "FullTrainingEstimator", "LMTrainingEstimator", "PredictorEstimator",
-    "SharedRNNEstimator", "SharedWeightsEstimator", "SupernetCheckpointEstimator",
-    "TabularEstimator", "ZeroCostEstimator",
+    "SeedDrawTabularEstimator", "SharedRNNEstimator", "SharedWeightsEstimator",
+    "SupernetCheckpointEstimator", "TabularEstimator", "ZeroCostEstimator",
 ]

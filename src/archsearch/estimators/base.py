@@ -19,6 +19,14 @@ class Estimator(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, arch: Architecture, budget: Budget | None = None) -> Result: ...
 
+    def evaluate_query(self, query: int, arch: Architecture,
+                       budget: Budget | None = None) -> Result:
+        """``evaluate`` as query ``query`` of a run (its trial number, from 0): what an
+        experiment calls. An estimator whose answer depends on the query (a noisy one that
+        draws per query, deterministically, so that a resumed run observes the same) overrides
+        this; the others answer as ``evaluate``."""
+        return self.evaluate(arch, budget)
+
 
 def require(condition: bool, message: str) -> None:
     """Refuse an impossible option value (a UserError: the user's to fix) before any work."""

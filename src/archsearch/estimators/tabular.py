@@ -27,6 +27,7 @@ import csv
 import hashlib
 import math
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def table_checksum(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _number(path: str, line: int, column: str, text: str | None) -> float:
+def csv_number(path: str, line: int, column: str, text: str | None) -> float:
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -58,7 +59,7 @@ def _number(path: str, line: int, column: str, text: str | None) -> float:
     return value
 
 
-def _reader(f: Any, path: str, needed: list[str]) -> csv.DictReader:
+def csv_reader(f: Any, path: str, needed: list[str]) -> csv.DictReader:
     try:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
@@ -68,6 +69,17 @@ def _reader(f: Any, path: str, needed: list[str]) -> csv.DictReader:
         if column not in columns:
             raise UserError(f"{path}: no column {column!r}; its columns are: {', '.join(columns)}")
     return reader
+
+
+def check_space(archs: Iterable[str], space: SearchSpace, path: str) -> None:
+    """Refuse a table holding a string that is not an architecture of ``space``."""
+    for arch in sorted(archs):
+        try:
+            space.parse(arch)
+        except ArchitectureError as exc:
+            shown = arch if len(arch) <= 80 else arch[:77] + "..."
+            raise UserError(f"{path}: {shown!r} is not an architecture of space "
+                            f"{space.name!r} ({exc}); is this the right --space?") from None
 
 
 @lru_cache(maxsize=8)
@@ -81,13 +93,13 @@ def load_table(path: str, arch_column: str, fields: tuple[tuple[str, float | Non
     first_line: dict[Key, int] = {}
     try:
         with open(path, newline="") as f:
-            for line, row in enumerate(_reader(f, path, needed), start=2):
+            for line, row in enumerate(csv_reader(f, path, needed), start=2):
                 arch = row[arch_column]
                 fidelity = (None if fidelity_column is None
-                            else _number(path, line, fidelity_column, row[fidelity_column]))
+                            else csv_number(path, line, fidelity_column, row[fidelity_column]))
                 for name, epochs, column in fields:
                     key = (arch, fidelity if fidelity_column else epochs)
-                    value = _number(path, line, column, row[column])
+                    value = csv_number(path, line, column, row[column])
                     entry = table.setdefault(key, {})
                     if name in entry and entry[name] != value:
                         raise UserError(
@@ -136,13 +148,7 @@ class TabularEstimator(Estimator):
             self._check_space(space, str(path))
 
     def _check_space(self, space: SearchSpace, path: str) -> None:
-        for arch in sorted({a for a, _ in self.table}):
-            try:
-                space.parse(arch)
-            except ArchitectureError as exc:
-                shown = arch if len(arch) <= 80 else arch[:77] + "..."
-                raise UserError(f"{path}: {shown!r} is not an architecture of space "
-                                f"{space.name!r} ({exc}); is this the right --space?") from None
+        check_space({a for a, _ in self.table}, space, path)
 
     def _key(self, arch: Architecture | str, budget: Budget | None) -> Key:
         text = arch if isinstance(arch, str) else arch.to_str()

@@ -75,7 +75,7 @@ def run_trial(task: TrialTask) -> Result:
     try:
         space = build_space(task.space)
         estimator = build_estimator(task.space, task.estimator)
-        return estimator.evaluate(space.parse(task.arch), task.budget)
+        return estimator.evaluate_query(task.number, space.parse(task.arch), task.budget)
     except Exception as exc:
         log.warning("trial %d failed: %s", task.number, exc)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

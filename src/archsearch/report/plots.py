@@ -24,13 +24,15 @@ def plot_benchmark(report: dict[str, Any], path: str | Path, optimum: float | No
         ax.axhline(optimum, color="black", linestyle=":", linewidth=1, label=f"optimum {optimum:.2f}")
     ax.set_xscale("log")
     ax.set_xlabel("queries")
-    ax.set_ylabel(f"best {report['metric']} so far")
+    protocol = report["protocol"].split(":")[0]  # oracle-reward, validation-reward
+    ax.set_ylabel(f"best {report['metric']} so far" if protocol == "oracle-reward"
+                  else f"{report['metric']} of the best observed")
     first = min(5, report["queries"])
     ax.set_xlim(first, report["queries"])
     low = min(res["mean"][first - 1] for res in report["results"].values())
     high = optimum if optimum is not None else max(max(r["mean"]) for r in report["results"].values())
     ax.set_ylim(low - 0.05 * (high - low), high + 0.1 * (high - low))
-    ax.set_title(f"{report['space']}: {report['seeds']} seeds (oracle-reward protocol)")
+    ax.set_title(f"{report['space']}: {report['seeds']} seeds ({protocol} protocol)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
