@@ -67,5 +67,5 @@ def test_bad_options_are_refused(toy_table: Path) -> None:
         build(toy_table, train_count=257)
     with pytest.raises(UserError, match="no column 'acc'"):
         build(toy_table, metric="acc")
-    with pytest.raises(UserError, match="unknown predictor 'gp'"):
-        build(toy_table, predictor="gp")
+    with pytest.raises(UserError, match="unknown predictor 'nope'"):
+        build(toy_table, predictor="nope")

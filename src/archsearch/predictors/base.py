@@ -3,7 +3,9 @@
 A predictor is built for one space with a seed (all its randomness comes from that seed, none
 from global state) and answers three calls:
 
-- ``fit(archs, values)``: train from scratch on these labelled architectures;
+- ``fit(archs, values)``: train from scratch on these labelled architectures (none, or not
+  one value per architecture: a UserError, :func:`check_examples`); fitting twice with the
+  same seed gives the same model;
 - ``predict(archs) -> (mean, std)``: float64 arrays, one entry per architecture; ``std`` is
   the model's uncertainty (an ensemble's spread), or None from a model without one;
 - ``state_dict()`` / ``load_state_dict(state)``: the fitted model, for a process that must
@@ -20,7 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from archsearch.errors import UserError
 from archsearch.spaces.base import Architecture, SearchSpace
+
+
+def check_examples(archs: Sequence[Architecture], values: Sequence[float]) -> None:
+    """What every ``fit`` refuses: no examples, or not one value per architecture."""
+    if not len(archs):
+        raise UserError("a predictor needs at least one labelled architecture to fit")
+    if len(archs) != len(values):
+        raise UserError(f"a predictor needs one value per architecture: {len(archs)} "
+                        f"architectures, {len(values)} values")
 
 
 class Predictor(abc.ABC):

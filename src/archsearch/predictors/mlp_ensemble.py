@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from archsearch.encodings import vector_encoder
-from archsearch.predictors.base import Predictor
+from archsearch.predictors.base import Predictor, check_examples
 from archsearch.registry import PREDICTORS
 from archsearch.spaces.base import Architecture, SearchSpace
 
@@ -82,8 +82,7 @@ class MLPEnsemble(Predictor):
         return [int(s) for s in np.random.SeedSequence(self.seed).generate_state(self.members)]
 
     def fit(self, archs: Sequence[Architecture], values: Sequence[float]) -> None:
-        if len(archs) != len(values) or not archs:
-            raise ValueError("fit needs one value per architecture, at least one")
+        check_examples(archs, values)
         x = self._inputs(archs)
         y = torch.tensor(values, dtype=torch.float64)
         std = float(y.std(unbiased=False))

@@ -46,11 +46,11 @@ from archsearch.types import Result
 ACQUISITIONS = ("ei", "ucb", "pi")
 
 
-def import_botorch() -> Any:
+def import_botorch(needed_by: str = "the bo strategy") -> Any:
     try:
         import botorch
     except ImportError:
-        raise UserError("the bo strategy needs BoTorch: pip install 'archsearch[bo]' "
+        raise UserError(f"{needed_by} needs BoTorch: pip install 'archsearch[bo]' "
                         "(or pip install botorch gpytorch)") from None
     return botorch
 
@@ -66,6 +66,18 @@ def enumerate_space(space: SearchSpace) -> list[Architecture]:
     return found
 
 
+def gp_model(x: Any, y: Any) -> Any:
+    """The unfitted SingleTaskGP on (n, d) inputs and (n, 1) outcomes: Matern-5/2 ARD under
+    the dimension-scaled prior, learned noise, outcomes standardised (``fit_gp`` fits it; a
+    saved fit's ``state_dict`` loads into it)."""
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+
+    kernel = get_covar_module_with_dim_scaled_prior(x.shape[-1], use_rbf_kernel=False)
+    return SingleTaskGP(x, y, covar_module=kernel, outcome_transform=Standardize(m=1))
+
+
 def fit_gp(x: Any, y: Any, seed: int, start: dict[str, list[float]] | None = None,
            maxiter: int = 50) -> Any:
     """BoTorch's SingleTaskGP (Matern-5/2 ARD, dimension-scaled prior, learned noise,
@@ -73,15 +85,11 @@ def fit_gp(x: Any, y: Any, seed: int, start: dict[str, list[float]] | None = Non
     hyperparameters start from ``start`` (raw values by parameter name) when given."""
     import torch
     from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms.outcome import Standardize
-    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        kernel = get_covar_module_with_dim_scaled_prior(x.shape[-1], use_rbf_kernel=False)
-        model = SingleTaskGP(x, y, covar_module=kernel, outcome_transform=Standardize(m=1))
+        model = gp_model(x, y)
         with torch.no_grad():
             for name, parameter in model.named_parameters():
                 if start and name in start:
