@@ -15,6 +15,7 @@ from archsearch.nn.depthwise import (
     DepthwiseConv2d,
     depthwise_conv2d,
     native_weight_grad_applies,
+    phase_applies,
 )
 
 needs_kernel = pytest.mark.skipif(native.load("dw5_wgrad") is None,
@@ -114,3 +115,20 @@ def test_traces_to_torchscript_through_conv2d() -> None:
     x = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)
     traced = torch.jit.trace(conv, x)
     torch.testing.assert_close(traced(x), conv(x))
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 12, 12), (3, 32, 11, 9), (2, 8, 7, 7)])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_dilated_strided_runs_on_one_phase_with_the_same_values(shape, kernel: int) -> None:
+    x, w = inputs(*shape, k=kernel)
+    pad = kernel - 1  # dilation 2, "same" padding: DARTS' dil_conv
+    assert phase_applies(x, w, 2, pad, 2)
+    assert not phase_applies(x, w, 1, pad, 2) and not phase_applies(x, w, 2, pad + 2, 2)
+    y = depthwise_conv2d(x, w, 2, pad, 2)
+    ref = F.conv2d(x, w, None, 2, pad, 2, shape[1])
+    torch.testing.assert_close(y, ref)
+    grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    gx, gw = torch.autograd.grad(y, (x, w), grad)
+    rx, rw = torch.autograd.grad(ref, (x, w), grad)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw, rtol=1e-4, atol=1e-4)  # summation order differs

@@ -82,3 +82,33 @@ def test_batchnorm_affine_and_running_statistics_are_supernet_options(name: str)
         norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(m.affine == affine and m.track_running_stats == track
                              for m in norms)
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts"])
+def test_a_node_s_relu_runs_once_for_all_its_relu_first_ops(name: str, monkeypatch) -> None:
+    import importlib
+
+    from archsearch.nn.ops import ReLUFirst
+
+    space = SPACES.create(name)
+    sizes = {"cells_per_stage": 1} if name == "nb201" else {"cells": 3}
+    torch.manual_seed(0)
+    model = space.supernet(num_classes=3, in_channels=3, channels=4, **sizes).double()
+    firsts = [m[0] for m in model.modules() if isinstance(m, ReLUFirst) and m is not model]
+    ran: list[int] = []
+    for relu in firsts:
+        relu.register_forward_hook(lambda *_: ran.append(1))
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    path = uniform(space)
+    shared = model(x, path)
+    grads = torch.autograd.grad(shared.square().sum(), list(model.parameters()))
+    cell_ops = len(ran)  # first ReLUs that ran: preprocessing and reduction blocks, no edge op
+    module = importlib.import_module("archsearch.spaces.nb201" if name == "nb201"
+                                     else "archsearch.spaces.darts_supernet")
+    monkeypatch.setattr(module, "starts_with_relu", lambda op: False)  # every op its own ReLU
+    ran.clear()
+    alone = model(x, path)
+    assert len(ran) > cell_ops  # the edges' ops ran their own ReLUs this time
+    torch.testing.assert_close(shared, alone, rtol=1e-12, atol=1e-12)
+    for g, h in zip(grads, torch.autograd.grad(alone.square().sum(), list(model.parameters()))):
+        torch.testing.assert_close(g, h, rtol=1e-10, atol=1e-12)

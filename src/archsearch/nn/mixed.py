@@ -162,6 +162,19 @@ def node_sum(total: torch.Tensor | None, zeros: Callable[[], torch.Tensor]) -> t
     return total if total.dim() else zeros() + total
 
 
+def relu_once(x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """relu(x), computed on the first call and returned again after: a node's activation
+    shared by every ReLU-first op that reads the node (:class:`archsearch.nn.ops.ReLUFirst`)."""
+    cache: list[torch.Tensor] = []
+
+    def activated() -> torch.Tensor:
+        if not cache:
+            cache.append(torch.relu(x))
+        return cache[0]
+
+    return activated
+
+
 def one_hot(space: Any, arch: Any) -> Relaxed:
     """``arch`` as a relaxed path of one-hot weights (for tests: it must compute ``arch``)."""
     vectors = []

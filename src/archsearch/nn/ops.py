@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -41,7 +43,25 @@ class Conv1x1(nn.Conv2d):
         return pointwise(x, self.weight)
 
 
-class ReLUConvBN(nn.Sequential):
+class ReLUFirst(nn.Sequential):
+    """A sequence whose first module is a ReLU of the input; ``forward(x, activated)`` with
+    ``activated`` = relu(x) runs the rest on it.
+
+    A cell's node feeds every later node through several ReLU-first ops (DARTS: 4 of its 7
+    ops on each outgoing edge, NB201: 2 of 5); computing the node's ReLU once for all of them
+    (the same values, its gradient summed before one ReLU backward) saves their ReLUs forward
+    and backward and the memory their outputs held."""
+
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                activated: torch.Tensor | None = None) -> torch.Tensor:
+        if activated is None:
+            return super().forward(x)
+        for module in itertools.islice(self, 1, None):
+            activated = module(activated)
+        return activated
+
+
+class ReLUConvBN(ReLUFirst):
     """ReLU -> conv (no bias) -> BN: NB201's ``nor_conv`` and the cells' plain convolution."""
 
     def __init__(
@@ -57,7 +77,7 @@ class ReLUConvBN(nn.Sequential):
         )
 
 
-class SepConv(nn.Sequential):
+class SepConv(ReLUFirst):
     """Depthwise-separable conv, applied twice (DARTS/ENAS ``sep_conv``): 2x(ReLU, dw, pw, BN)."""
 
     def __init__(
@@ -78,7 +98,7 @@ class SepConv(nn.Sequential):
         )
 
 
-class DilConv(nn.Sequential):
+class DilConv(ReLUFirst):
     """ReLU -> depthwise kxk conv with dilation d -> pointwise 1x1 -> BN: DARTS' and NASNet's
     ``dil_conv`` (3x3 and 5x5 at dilation 2: a 5x5 and a 9x9 receptive field)."""
 
@@ -167,6 +187,11 @@ class FactorizedReduce(nn.Module):
             shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
             a, b = self.conv_a(x), self.conv_b(shifted)
         return self.bn(torch.cat([a, b], dim=1))
+
+
+def starts_with_relu(op: nn.Module) -> bool:
+    """Whether ``op`` begins with a ReLU of its input and takes ``op(x, activated)``."""
+    return isinstance(op, (ReLUFirst, FactorizedReduce))
 
 
 class ResNetBasicBlock(nn.Module):

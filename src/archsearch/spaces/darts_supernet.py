@@ -36,15 +36,28 @@ the identity (stride 1; P-DARTS' ``nn.Dropout`` after ``Identity``), its mask dr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
-from archsearch.nn.mixed import Selector, edge_weights, mix, node_sum, selectors, weigh
-from archsearch.nn.ops import FactorizedReduce, ReLUConvBN, count_params_m
+from archsearch.nn.mixed import (
+    Selector,
+    edge_weights,
+    mix,
+    node_sum,
+    relu_once,
+    selectors,
+    weigh,
+)
+from archsearch.nn.ops import (
+    FactorizedReduce,
+    ReLUConvBN,
+    count_params_m,
+    starts_with_relu,
+)
 from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
@@ -88,24 +101,32 @@ class SearchCell(nn.Module):
     def stride(self, i: int) -> int:
         return 2 if self.reduction and i < 2 else 1
 
-    def op(self, i: int, j: int, k: int, x: torch.Tensor) -> torch.Tensor | None:
+    def op(self, i: int, j: int, k: int, x: torch.Tensor,
+           activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """Op k (a ``PRIMITIVES`` index) of the edge from node i to node j on x (none: None);
-        an identity skip's output dropped out at the ``skip_dropout`` rate when training."""
+        an identity skip's output dropped out at the ``skip_dropout`` rate when training.
+        ``activated()``: relu(x), computed once for all of node i's ReLU-first ops."""
         if k == 0:
             return None
         key = op_key(i, j, PRIMITIVES[k])
         if key not in self.ops:
             raise ArchitectureError(f"the supernet's edge {i}->{j} holds no {PRIMITIVES[k]} "
                                     "(edge_ops left it out)")
-        y = self.ops[key](x)
+        op = self.ops[key]
+        y = (op(x, activated()) if activated is not None and starts_with_relu(op)
+             else op(x))
         p, generator = self.skip_dropout
         if k == SKIP and p > 0 and self.training and self.stride(i) == 1:
             y = y * torch.empty_like(y).bernoulli_(1 - p, generator=generator) / (1 - p)
         return y
 
-    def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
+    def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector,
+             activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """The edge from node i to node j on x: its chosen op, or its ops' weighted sum (on
-        the first C/K channels, the rest bypassing, when partial)."""
+        the first C/K channels, the rest bypassing, when partial; ``activated`` then unused)."""
+        if self.partial == 1:
+            return mix(sel, lambda k: self.op(i, j, k, x, activated))
+
         def mixed(x: torch.Tensor) -> torch.Tensor | None:
             return mix(sel, lambda k: self.op(i, j, k, x))
 
@@ -119,15 +140,18 @@ class SearchCell(nn.Module):
         def zeros() -> torch.Tensor:  # a node whose every edge is none
             return states[1][:, :, ::stride, ::stride].mul(0.0)
 
+        activated = [relu_once(s) for s in states]  # node i's ReLU, when first asked for
         e = 0
         for j in range(2, N_NODES + 2):
             total = None
             for i in range(j):
-                y = weigh(self.edge(i, j, states[i], sels[e]), weights[e])  # (B, C, H', W')
+                y = weigh(self.edge(i, j, states[i], sels[e], activated[i]),
+                          weights[e])  # (B, C, H', W')
                 if y is not None:
                     total = y if total is None else total + y
                 e += 1
             states.append(node_sum(total, zeros))
+            activated.append(relu_once(states[-1]))
         return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
 
 

@@ -18,7 +18,7 @@ path: with K > 1 a ``none`` edge still passes its bypassed channels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,23 @@ import torch
 from torch import nn
 
 from archsearch.errors import ArchitectureError
-from archsearch.nn.mixed import Selector, edge_weights, mix, node_sum, selectors, weigh
-from archsearch.nn.ops import Pool, ReLUConvBN, ResNetBasicBlock, Zero, count_params_m
+from archsearch.nn.mixed import (
+    Selector,
+    edge_weights,
+    mix,
+    node_sum,
+    relu_once,
+    selectors,
+    weigh,
+)
+from archsearch.nn.ops import (
+    Pool,
+    ReLUConvBN,
+    ResNetBasicBlock,
+    Zero,
+    count_params_m,
+    starts_with_relu,
+)
 from archsearch.nn.partial import check_partial, partial_edge
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
@@ -238,23 +253,35 @@ class NB201CellModule(nn.Module):
                 weights: list[torch.Tensor | None] | None = None) -> torch.Tensor:
         weights = weights or [None] * len(EDGES)
         nodes = [x]
+        activated = [relu_once(x)]  # node i's ReLU, computed once when first asked for
         for j in range(1, N_NODES):
             total = None
             for e, (t, i) in enumerate(EDGES):
                 if t == j:
-                    y = weigh(self.edge(e, nodes[i], sels[e]), weights[e])
+                    y = weigh(self.edge(e, nodes[i], sels[e], activated[i]), weights[e])
                     if y is not None:
                         total = y if total is None else total + y
             nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
+            activated.append(relu_once(nodes[-1]))
         return nodes[-1]
 
-    def edge(self, e: int, x: torch.Tensor, sel: Selector) -> torch.Tensor | None:
-        """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels)."""
+    def edge(self, e: int, x: torch.Tensor, sel: Selector,
+             activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels).
+        ``activated()``: relu(x), shared by the node's ReLU-first ops (not when partial)."""
+        if self.partial == 1:
+            return mix(sel, lambda k: self._op(e, k, x, activated))
         return partial_edge(x, self.partial, 1, lambda x: mix(sel, lambda k: self._op(e, k, x)))
 
-    def _op(self, edge: int, k: int, x: torch.Tensor) -> torch.Tensor | None:
+    def _op(self, edge: int, k: int, x: torch.Tensor,
+            activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """Op k of an edge on x; None for ``none`` (it adds zeros: skip the work)."""
-        return None if OPS[k] == "none" else self.ops[edge][OPS[k]](x)
+        if OPS[k] == "none":
+            return None
+        op = self.ops[edge][OPS[k]]
+        if activated is not None and starts_with_relu(op):
+            return op(x, activated())
+        return op(x)
 
 
 @SPACES.register("nb201")
