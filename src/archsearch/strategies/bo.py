@@ -10,7 +10,7 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
      ICML 2024), observation noise learned, outcomes standardised, hyperparameters by
      maximising the marginal likelihood (``fit_gpytorch_mll``);
    - with ``hyperparameters="mcmc"`` (Snoek et al.'s integrated acquisition, their section
-     3.2), draw ``mcmc_samples`` hyperparameter settings from their posterior (below) and
+     3.1), draw ``mcmc_samples`` hyperparameter settings from their posterior (below) and
      make one GP of each;
    - score the candidates with the acquisition: ``ei`` (``qLogExpectedImprovement`` over the
      best result so far plus ``xi``), ``ucb`` (``qUpperConfidenceBound``, ``beta`` below) or
@@ -28,7 +28,7 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
      pool order).
 
 ``xi`` (default 0, in the objective's units) is the trade-off parameter of PI and EI (Brochu,
-Cora & de Freitas, arXiv 1012.2599, section 2.3): improvement is counted over the best result
+Cora & de Freitas, arXiv 1012.2599, on PI and EI): improvement is counted over the best result
 plus ``xi``, so that a larger one favours uncertain candidates. UCB ignores it.
 
 UCB's ``beta``: BoTorch's ``qUpperConfidenceBound(beta)`` scores a sample ``y`` of the

@@ -1,5 +1,5 @@
 """The posterior of the ``bo`` strategy's GP hyperparameters, and GPs drawn from it by slice
-sampling: Snoek, Larochelle & Adams (NeurIPS 2012, section 3.2) integrate the hyperparameters
+sampling: Snoek, Larochelle & Adams (NeurIPS 2012, section 3.1) integrate the hyperparameters
 out of the acquisition instead of fixing them at one fit.
 
 The sampled vector ``theta`` is: the log of each lengthscale, the log outputscale (when the
