@@ -9,9 +9,14 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
      dimension (ARD) under BoTorch's dimension-scaled lengthscale prior (Hvarfner et al.,
      ICML 2024), observation noise learned, outcomes standardised, hyperparameters by
      maximising the marginal likelihood (``fit_gpytorch_mll``);
+   - with ``hyperparameters="mcmc"`` (Snoek et al.'s integrated acquisition, their section
+     3.1), draw ``mcmc_samples`` hyperparameter settings from their posterior (below) and
+     make one GP of each;
    - score the candidates with the acquisition: ``ei`` (``qLogExpectedImprovement`` over the
-     best result so far), ``ucb`` (``qUpperConfidenceBound`` with ``beta``) or ``pi``
-     (``qProbabilityOfImprovement``), Monte Carlo with a seeded quasi-random sampler;
+     best result so far plus ``xi``), ``ucb`` (``qUpperConfidenceBound``, ``beta`` below) or
+     ``pi`` (``qProbabilityOfImprovement`` over the best plus ``xi``), Monte Carlo with a
+     seeded quasi-random sampler; under several GPs the acquisition is their mean (for
+     ``ei``: the log of the mean EI, ``logsumexp`` of the log EIs minus ``log n``);
    - the proposals not yet told are fantasised: they are the acquisition's ``X_pending``, so
      that a candidate is scored jointly with them (its value is the batch's improvement over
      what the pending ones are expected to bring), and proposals made in parallel differ;
@@ -22,15 +27,42 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
    - propose the candidate with the largest acquisition (ties: the first in enumeration or
      pool order).
 
+``xi`` (default 0, in the objective's units) is the trade-off parameter of PI and EI (Brochu,
+Cora & de Freitas, arXiv 1012.2599, on PI and EI): improvement is counted over the best result
+plus ``xi``, so that a larger one favours uncertain candidates. UCB ignores it.
+
+UCB's ``beta``: BoTorch's ``qUpperConfidenceBound(beta)`` scores a sample ``y`` of the
+posterior as ``mean + sqrt(beta * pi / 2) * |y - mean|``, whose expectation for one candidate
+is ``mean + sqrt(beta) * sigma`` (as its analytic ``UpperConfidenceBound``; ``E|y - mean| =
+sqrt(2 / pi) sigma``): ``beta`` is GP-UCB's beta, the square of the number of posterior
+standard deviations (of the latent objective, noise not added). ``beta_schedule="constant"``
+passes ``beta``; ``"srinivas"`` passes GP-UCB's ``beta_t = 2 log(|D| t^2 pi^2 / (6 delta))``
+for a finite domain (Srinivas, Krause, Kakade & Seeger, ICML 2010, Theorem 1), ``t`` the number
+of results so far plus 1 and ``|D|`` the number of candidates scored at that ask (the unseen
+cells of an enumerated space, else the pool and its mutations); ``beta`` is then unused.
+
+Hyperparameters by ``"mcmc"``: the chain
+(:mod:`~archsearch.strategies.gp_hyperparameters`) runs over the log lengthscales, the log
+noise (the log outputscale too, were the kernel scaled) and the mean constant, under the
+exact marginal likelihood of the standardised outcomes and the model's priors, by
+coordinate-wise slice sampling (:mod:`~archsearch.strategies.slice_sampling`, Neal 2003,
+``mcmc_width`` the initial interval); ``mcmc_burn_in`` sweeps dropped, then one sample every
+``mcmc_thin`` sweeps. BoTorch's fully Bayesian GPs (``SaasFullyBayesianSingleTaskGP``) need
+NumPyro and JAX, which the project does not install: hence the hand-written sampler.
+Deviation from Spearmint, which carries its chain from one iteration to the next: each ask's
+chain starts afresh at that ask's marginal-likelihood fit (the state stays the fit's
+hyperparameters, and a resumed run repeats the chain exactly).
+
 Without BoTorch, creating the strategy fails with the extra to install. The model is fitted
 within the ask (torch's RNG forked and seeded from the strategy's RNG, the sampler seeded the
-same way) and never saved: a resumed run refits on the same results with the same seed and
-continues exactly.
+same way, the chain from a numpy Generator seeded from the strategy's RNG) and never saved: a
+resumed run refits on the same results with the same seed and continues exactly.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -44,6 +76,8 @@ from archsearch.strategies.base import Proposal, Strategy
 from archsearch.types import Result
 
 ACQUISITIONS = ("ei", "ucb", "pi")
+HYPERPARAMETERS = ("mll", "mcmc")  # fitted by marginal likelihood, or sampled (Snoek et al.)
+BETA_SCHEDULES = ("constant", "srinivas")
 
 
 def import_botorch(needed_by: str = "the bo strategy") -> Any:
@@ -117,6 +151,24 @@ def acquisition_function(name: str, model: Any, best: float, beta: float, sample
     return qProbabilityOfImprovement(model, best, sampler=sampler, X_pending=pending)
 
 
+def srinivas_beta(t: int, candidates: int, delta: float) -> float:
+    """GP-UCB's beta_t on a finite domain of ``candidates`` points, holding with probability
+    at least 1 - ``delta`` (Srinivas et al., ICML 2010, Theorem 1)."""
+    return 2 * math.log(candidates * t ** 2 * math.pi ** 2 / (6 * delta))
+
+
+def combine_acquisitions(name: str, values: Any) -> Any:
+    """(models, candidates) acquisition values -> (candidates,) integrated over the models:
+    the mean, or for log EI the log of the mean EI."""
+    import torch
+
+    if len(values) == 1:
+        return values[0]
+    if name == "ei":
+        return torch.logsumexp(values, dim=0) - math.log(len(values))
+    return values.mean(0)
+
+
 @STRATEGIES.register("bo")
 class BayesianOptimisation(Strategy):
     """GP Bayesian optimisation (BoTorch): Matern-5/2 ARD GP, EI/UCB/PI, pending fantasised."""
@@ -125,19 +177,33 @@ class BayesianOptimisation(Strategy):
                  acquisition: str = "ei", beta: float = 2.0, encoding: str = "one_hot",
                  max_paths: int | None = None, pool: int = 1000, mutations: int = 100,
                  parents: int = 5, enumerate_limit: int = 20_000, mc_samples: int = 256,
-                 chunk: int = 2048, maxiter: int = 50, dedup: bool = True) -> None:
+                 chunk: int = 2048, maxiter: int = 50, hyperparameters: str = "mll",
+                 mcmc_samples: int = 10, mcmc_burn_in: int = 10, mcmc_thin: int = 2,
+                 mcmc_width: float = 1.0, xi: float = 0.0, beta_schedule: str = "constant",
+                 delta: float = 0.1, dedup: bool = True) -> None:
         super().__init__(space, seed, dedup)
         import_botorch()
         if acquisition not in ACQUISITIONS:
             raise UnknownNameError("acquisition", acquisition, ACQUISITIONS)
-        if min(initial, pool, parents, mc_samples, chunk, maxiter) < 1 or mutations < 0 or beta < 0:
-            raise ValueError("initial, pool, parents, mc_samples, chunk and maxiter must be at least 1, "
-                             "mutations and beta not negative")
+        if hyperparameters not in HYPERPARAMETERS:
+            raise UnknownNameError("hyperparameters", hyperparameters, HYPERPARAMETERS)
+        if beta_schedule not in BETA_SCHEDULES:
+            raise UnknownNameError("beta_schedule", beta_schedule, BETA_SCHEDULES)
+        if (min(initial, pool, parents, mc_samples, chunk, maxiter, mcmc_samples, mcmc_thin) < 1
+                or min(mutations, beta, mcmc_burn_in, xi) < 0):
+            raise ValueError("initial, pool, parents, mc_samples, chunk, maxiter, mcmc_samples "
+                             "and mcmc_thin must be at least 1, mutations, beta, mcmc_burn_in "
+                             "and xi not negative")
+        if not mcmc_width > 0 or not 0 < delta < 1:
+            raise ValueError("mcmc_width must be positive and delta in (0, 1)")
         self.encode = vector_encoder(space, encoding, max_paths)  # refuses a bad encoding now
         self.initial, self.acquisition, self.beta = initial, acquisition, beta
         self.pool, self.mutations, self.parents = pool, mutations, parents
         self.enumerate_limit, self.mc_samples, self.chunk = enumerate_limit, mc_samples, chunk
-        self.maxiter = maxiter
+        self.maxiter, self.hyperparameters, self.xi = maxiter, hyperparameters, xi
+        self.mcmc = {"samples": mcmc_samples, "burn_in": mcmc_burn_in, "thin": mcmc_thin,
+                     "width": mcmc_width}
+        self.beta_schedule, self.delta = beta_schedule, delta
         self.observed: list[tuple[str, float]] = []  # (arch, objective) of each success
         self.n_random = 0  # initial random proposals made
         self.hypers: dict[str, list[float]] | None = None  # the last fit's, the next's start
@@ -179,12 +245,17 @@ class BayesianOptimisation(Strategy):
         return found, np.stack([self.encode(a) for a in found])
 
     def best_candidate(self) -> Architecture | None:
-        """The candidate with the largest acquisition under a GP fitted on every result."""
-        import torch
-
+        """The candidate with the largest acquisition under GP(s) fitted on every result."""
         archs, x = self.candidates()
         if not archs:
             return None
+        return archs[int(self.acquisition_values(x).argmax())]
+
+    def acquisition_values(self, x: np.ndarray) -> Any:
+        """The acquisition of each candidate encoding (a row of ``x``), the model refitted on
+        every result (seeds drawn from the strategy's RNG)."""
+        import torch
+
         seed = int(self.rng.integers(2**31))
         train_x = self.tensor(np.stack([self.encode(self.space.parse(a))
                                         for a, _ in self.observed]))
@@ -192,15 +263,36 @@ class BayesianOptimisation(Strategy):
         model = fit_gp(train_x, train_y, seed, self.hypers, self.maxiter)
         self.hypers = {name: p.detach().reshape(-1).tolist()
                        for name, p in model.named_parameters()}
+        models = [model] if self.hyperparameters == "mll" else self.sampled_models(model)
         pending = (self.tensor(np.stack([self.encode(p.arch) for p in self.pending]))
                    if self.pending else None)
-        acq = acquisition_function(self.acquisition, model, float(train_y.max()), self.beta,
-                                   self.mc_samples, seed, pending)
-        values = []
+        beta = (self.beta if self.beta_schedule == "constant"
+                else srinivas_beta(len(self.observed) + 1, len(x), self.delta))
+        per_model = []
         with torch.no_grad():
-            for start in range(0, len(archs), self.chunk):
-                values.append(acq(self.tensor(x[start:start + self.chunk]).unsqueeze(-2)))
-        return archs[int(torch.cat(values).argmax())]
+            for each in models:
+                acq = acquisition_function(self.acquisition, each, float(train_y.max()) + self.xi,
+                                           beta, self.mc_samples, seed, pending)
+                per_model.append(torch.cat([acq(self.tensor(x[start:start + self.chunk])
+                                                .unsqueeze(-2))
+                                            for start in range(0, len(x), self.chunk)]))
+        return combine_acquisitions(self.acquisition, torch.stack(per_model))
+
+    def sampled_models(self, fitted: Any) -> list[Any]:
+        """One GP per hyperparameter sample of a slice-sampling chain started at ``fitted``."""
+        from archsearch.strategies.gp_hyperparameters import (
+            HyperparameterPosterior,
+            sample_hyperparameters,
+        )
+
+        rng = np.random.default_rng(int(self.rng.integers(2**31)))
+        thetas = sample_hyperparameters(fitted, rng, self.mcmc["samples"],
+                                        self.mcmc["burn_in"], self.mcmc["thin"],
+                                        self.mcmc["width"])
+        train_x, train_y = fitted.train_inputs[0], self.tensor(
+            np.array([[v] for _, v in self.observed]))
+        posterior = HyperparameterPosterior(fitted)
+        return [posterior.load(gp_model(train_x, train_y), theta) for theta in thetas]
 
     @staticmethod
     def tensor(array: np.ndarray) -> Any:
