@@ -19,7 +19,8 @@ block at a time, the next level's cells chosen by a surrogate fitted on every ce
 On ``nasnet`` a block is the paper's: two (input, op) pairs, unordered, added (``combines``
 adds ``concat``), over the paper's 8 ops (``ops`` chooses others), the reduction cell equal
 to the normal cell. On ``nb201`` PNAS runs as an adaptation (NB201 cells have no blocks):
-the edges are decided one at a time in the canonical order, an undecided edge is ``none``,
+the edges are decided one at a time in a fixed order that starts with the input-to-output
+edge (:data:`~archsearch.strategies.pnas_cells.EDGE_ORDER`), an undecided edge is ``none``,
 level l has l edges decided. There a cell whose newly decided edge is ``none`` is its
 parent's architecture: its known result is reused (with ``dedup``; no second proposal) and
 it still grows at the next level. Other spaces: a UserError.

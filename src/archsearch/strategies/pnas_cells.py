@@ -13,7 +13,10 @@ step, and a fixed-length vector of a cell of any level for the surrogate.
   zero), then the mean of the blocks' one-hots (the paper's MLP averages its blocks' token
   embeddings, which is what lets it judge a block at a position it has not seen yet).
 - ``nb201`` (an adaptation; NB201 has no blocks): the 6 edges are decided one at a time in
-  the canonical edge order; an undecided edge is ``none``. Level l has edges 0..l-1 decided.
+  a fixed order (``EDGE_ORDER``); an undecided edge is ``none``. Level l has the order's first
+  l edges decided. The order starts with the input-to-output edge: the canonical order
+  (1<-0 first) leaves the output unconnected, every cell the same zero network, until its
+  fourth edge, so three levels would learn nothing; then node 1's edges, then node 2's.
   A cell's vector: the space's one-hot encoding, then each op's share of the 6 edges (shared
   across positions, as the blocks' mean on nasnet).
 """
@@ -37,6 +40,9 @@ from archsearch.spaces.nb201 import OPS as NB201_OPS
 PNAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "conv_1x7_7x1", "identity",
             "avg_pool_3x3", "max_pool_3x3", "dil_conv_3x3")
 SUPPORTED = ("nasnet", "nb201")
+# the nb201 edges (indices into EDGES) in the order the adaptation decides them:
+# 3<-0, 1<-0, 3<-1, 2<-0, 2<-1, 3<-2
+EDGE_ORDER = tuple(EDGES.index(e) for e in ((3, 0), (1, 0), (3, 1), (2, 0), (2, 1), (3, 2)))
 
 
 class Growth(abc.ABC):
@@ -92,8 +98,9 @@ class NB201Growth(Growth):
 
     def expand(self, cell: Architecture | None, level: int) -> list[Architecture]:
         ops = ("none",) * len(EDGES) if cell is None else cell.ops  # type: ignore[attr-defined]
-        assert all(op == "none" for op in ops[level:])
-        return [NB201Cell(ops[:level] + (op,) + ops[level + 1:]) for op in NB201_OPS]
+        assert all(ops[e] == "none" for e in EDGE_ORDER[level:])
+        edge = EDGE_ORDER[level]
+        return [NB201Cell(ops[:edge] + (op,) + ops[edge + 1:]) for op in NB201_OPS]
 
     def vector(self, cell: Architecture) -> np.ndarray:
         ops = cell.ops  # type: ignore[attr-defined]
