@@ -25,8 +25,8 @@ level l has l edges decided. There a cell whose newly decided edge is ``none`` i
 parent's architecture: its known result is reused (with ``dedup``; no second proposal) and
 it still grows at the next level. Other spaces: a UserError.
 
-Defaults for our scale, not the paper's (K = 256): ``beam`` 16 (on nb201: 5 + 5 x 16 = 85
-proposals in all; on nasnet: 136 + 4 x 16 = 200). ``max_blocks`` (the paper's B = 5)
+Defaults for our scale, not the paper's (K = 256): ``beam`` 16 (on nb201: at most
+5 + 5 x 16 = 85 proposals in all, fewer by the reused cells; on nasnet: 136 + 4 x 16 = 200). ``max_blocks`` (the paper's B = 5)
 defaults to the space's blocks (nasnet) or its 6 edges (nb201). The model is used only in
 the call that starts a level and the level's picks are saved, so a resumed run continues
 exactly.
