@@ -16,13 +16,16 @@ SPACE = ToySpace(5, 4)  # 1,024 architectures
 # its GP at every ask: 40 (it found the optimum in 11 to 21 on seeds 0-2).
 BUDGETS = {"random": SPACE.size(), "hyperband": 2000, "bananas": 60, "bo": 40}
 OPTIONAL = {"bo": "botorch"}  # strategies of an extra: skipped without it
+# strategies that cannot run on a ToySpace: PNAS grows cells block by block (nasnet, nb201
+# only); tests/strategies/test_pnas.py runs these checks for it on nb201
+UNSUPPORTED = {"pnas"}
 
 
 def factory(name: str) -> conformance.Factory:
     return lambda space, seed: STRATEGIES.create(name, space=space, seed=seed)
 
 
-@pytest.fixture(params=STRATEGIES.names())
+@pytest.fixture(params=sorted(set(STRATEGIES.names()) - UNSUPPORTED))
 def name(request: pytest.FixtureRequest) -> str:
     if request.param in OPTIONAL:
         pytest.importorskip(OPTIONAL[request.param])

@@ -85,13 +85,18 @@ def run(args: argparse.Namespace) -> int:
     marks = [q for q in CHECKPOINTS if q < args.queries] + [args.queries]
     rows = []
     for name, res in report["results"].items():
-        rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}" for q in marks])
+        # a strategy that finished early (PNAS after its last level) has a shorter curve
+        rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}"
+                              if q <= len(res["mean"]) else "-" for q in marks])
     if valid_seeds is None:
         print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
     else:
         print(f"{args.metric} of the best-observed architecture (mean ± std over {args.seeds} "
               "seeds) after Q queries, validation-reward protocol")
     print(table(rows, ["strategy"] + [f"Q={q}" for q in marks]))
+    for name, res in report["results"].items():
+        if len(res["mean"]) < args.queries:
+            print(f"{name} finished after {len(res['mean'])} queries (its shortest run)")
     print(f"protocol: {report['protocol']}")
     print(f"{seconds:.1f} s")
     if args.json:

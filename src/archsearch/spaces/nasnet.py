@@ -10,6 +10,10 @@ Canonical string (B = 5 blocks a cell; ``op~i`` applies op to hidden state i)::
 
     normal:add(sep_conv_3x3~1,identity~0),concat(...),...;reduce:add(...),...
 
+Cells of fewer blocks (1 to B, the same number in both cells: PNAS grows cells one block at a
+time) are architectures of the space too: ``parse`` and ``encode`` accept them (the one-hot
+encoding leaves the missing blocks all zero); ``sample`` and ``decode`` give B blocks.
+
 Encoding per block, in the controller's order: input 1, input 2, op 1, op 2, combine. The
 network (``build``) stacks ``cells_per_stage`` normal cells per stage, three stages with a
 reduction cell between them, channels doubled at each reduction; ScheduledDropPath drops each
@@ -258,9 +262,9 @@ class NASNetSpace(SearchSpace):
             raise ArchitectureError("NASNet string must be 'normal:...;reduce:...'")
         arch = NASNetArch(parse_cell("normal", parts["normal"]),
                           parse_cell("reduce", parts["reduce"]))
-        if len(arch.normal) != self.n_blocks:
+        if len(arch.normal) > self.n_blocks:
             raise ArchitectureError(f"NASNet string has {len(arch.normal)} blocks a cell; this "
-                                    f"space has {self.n_blocks}")
+                                    f"space has at most {self.n_blocks} (set blocks)")
         return arch
 
     def build(self, arch: Architecture, channels: int = 16, cells_per_stage: int = 2,

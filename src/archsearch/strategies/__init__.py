@@ -5,6 +5,7 @@ from archsearch.strategies.base import WAIT, Proposal, Strategy
 from archsearch.strategies.bo import BayesianOptimisation
 from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nasrl import NASRL
+from archsearch.strategies.pnas import PNAS
 from archsearch.strategies.random_search import RandomSearch
 from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
@@ -12,6 +13,7 @@ from archsearch.strategies.reinforce import Reinforce
 __all__ = [
     "BANANAS",
     "NASRL",
+    "PNAS",
     "WAIT",
     "BayesianOptimisation",
     "Hyperband",

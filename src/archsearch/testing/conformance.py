@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from archsearch.registry import Spec
+from archsearch.registry import SPACES, Spec
 from archsearch.spaces.base import SearchSpace
 from archsearch.strategies.base import WAIT, Proposal, Strategy, as_proposal
 from archsearch.testing.toy import ToyEstimator, ToySpace
@@ -115,15 +115,17 @@ class ThreadExecutor:
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
-def check_budgets_and_waiting(factory: Factory, n: int = 60) -> None:
+def check_budgets_and_waiting(factory: Factory, n: int = 60,
+                              space_spec: Spec | None = None) -> None:
     """Through a real experiment with 3 trials at once: each proposal's budget reaches the
     estimator, the stored row and ``tell`` unchanged; WAIT never ends the run early (it runs
-    to ``n`` trials unless the strategy itself says it is finished)."""
+    to ``n`` trials unless the strategy itself says it is finished). The space: ``space_spec``
+    (by default a 5 x 4 ToySpace), scored by the toy estimator."""
     from archsearch.experiment.experiment import Experiment
     from archsearch.experiment.storage import MemoryStorage
 
-    space_spec = Spec("toy", {"n_decisions": 5, "n_options": 4})
-    space = ToySpace(5, 4)
+    space_spec = space_spec or Spec("toy", {"n_decisions": 5, "n_options": 4})
+    space = SPACES.create(space_spec.name, **space_spec.config)
     strategy = factory(space, 7)
     asked: list[Proposal] = []
     told: list[tuple[Proposal, Result]] = []
