@@ -4,6 +4,7 @@ from archsearch.strategies.bananas import BANANAS
 from archsearch.strategies.base import WAIT, Proposal, Strategy
 from archsearch.strategies.bo import BayesianOptimisation
 from archsearch.strategies.hyperband import Hyperband
+from archsearch.strategies.nao import NAO
 from archsearch.strategies.nasrl import NASRL
 from archsearch.strategies.random_search import RandomSearch
 from archsearch.strategies.regularized_evolution import RegularizedEvolution
@@ -11,6 +12,7 @@ from archsearch.strategies.reinforce import Reinforce
 
 __all__ = [
     "BANANAS",
+    "NAO",
     "NASRL",
     "WAIT",
     "BayesianOptimisation",
