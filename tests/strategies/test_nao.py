@@ -60,7 +60,7 @@ def test_the_best_are_improved_in_rank_order_and_random_ones_stand_in() -> None:
     ranked = sorted(first, key=lambda a: -estimator.evaluate(SPACE.parse(a)).objective)
     target = SPACE.decode([3, 3, 3, 3, 3])
 
-    def fake_improve(self, archs, step_size=1.0, max_steps=50, avoid=()):  # type: ignore[no-untyped-def]
+    def fake_improve(self, archs, step_size, max_steps, avoid):  # type: ignore[no-untyped-def]
         asked.append(archs[0].to_str())
         return [target if target.to_str() not in avoid else None]
 
