@@ -115,6 +115,16 @@ TRIALS: dict[str, Method] = {m.name: m for m in (
            notes="naszilla's defaults, except all 155 NB201 paths in the encoding (naszilla's "
                  "bananas() keeps the 30 shortest) and targets standardised before training; "
                  "a path through none sets no bit; one-hot encoding on spaces without paths"),
+    Method("nao", "trials", "NAO: an LSTM encoder, MLP predictor and attention decoder fitted "
+           "each round; the 10 best moved along the predictor's gradient in the embedding "
+           "and decoded to new architectures", "Luo et al., NeurIPS 2018", "nb201",
+           paper={"initial": 600, "seeds_per_round": 100, "epochs": 1000, "hidden": 96,
+                  "embedding": 48},
+           notes="rounds of 10 after 10 random proposals (NAO_V1: 600 random cells, then the "
+                 "top 100 improved until 300 new) and a CPU-sized network (embedding 16, "
+                 "hidden 32, MLP 2 x 32, 60 epochs at batch 20, lr 1e-2); a seed that decodes "
+                 "to nothing new is replaced by a random architecture; no dropout, no "
+                 "symmetric-swap augmentation"),
     Method("bo", "trials", "GP Bayesian optimisation (BoTorch): a Matern-5/2 ARD GP on one-hot "
            "(or path) encodings, log EI (or UCB, PI), pending proposals fantasised, the "
            "acquisition maximised over every cell of a small space",

@@ -20,6 +20,7 @@ QUICK = {  # small fits: these tests check the protocol, not the learning
     "gcn": {"epochs": 5, "width": 16},
     "renas": {"epochs": 5, "width": 16},
     "gp": {"maxiter": 20},
+    "nao": {"epochs": 3, "hidden": 8, "embedding": 4, "mlp_width": 8},
 }
 NEEDS = {"gp": "botorch"}  # an optional extra's module
 Data = tuple[Labelled, Labelled]  # (training cells, values), (held-out cells, values)

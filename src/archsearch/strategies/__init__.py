@@ -4,6 +4,7 @@ from archsearch.strategies.bananas import BANANAS
 from archsearch.strategies.base import WAIT, Proposal, Strategy
 from archsearch.strategies.bo import BayesianOptimisation
 from archsearch.strategies.hyperband import Hyperband
+from archsearch.strategies.nao import NAO
 from archsearch.strategies.nasrl import NASRL
 from archsearch.strategies.pnas import PNAS
 from archsearch.strategies.random_search import RandomSearch
@@ -12,6 +13,7 @@ from archsearch.strategies.reinforce import Reinforce
 
 __all__ = [
     "BANANAS",
+    "NAO",
     "NASRL",
     "PNAS",
     "WAIT",
