@@ -5,6 +5,7 @@ from archsearch.strategies.base import WAIT, Proposal, Strategy
 from archsearch.strategies.bo import BayesianOptimisation
 from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nasrl import NASRL
+from archsearch.strategies.predictor_evolution import PredictorEvolution
 from archsearch.strategies.random_search import RandomSearch
 from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
@@ -15,6 +16,7 @@ __all__ = [
     "WAIT",
     "BayesianOptimisation",
     "Hyperband",
+    "PredictorEvolution",
     "Proposal",
     "RandomSearch",
     "RegularizedEvolution",
