@@ -125,6 +125,15 @@ TRIALS: dict[str, Method] = {m.name: m for m in (
                  "hidden 32, MLP 2 x 32, 60 epochs at batch 20, lr 1e-2); a seed that decodes "
                  "to nothing new is replaced by a random architecture; no dropout, no "
                  "symmetric-swap augmentation"),
+    Method("predictor-evolution", "trials", "predictor-guided aging evolution: 100 children "
+           "of tournaments (one mutation each) ranked by a predictor's mean, the best 10 "
+           "trained per round", "our composition of aging evolution (Real et al., AAAI 2019) "
+           "with a predictor filter, after NPENAS (Wei et al., IEEE TNNLS 2022) and White et "
+           "al., NeurIPS 2021", "nb201",
+           notes="not a paper's exact method: parents by tournaments of an aging population "
+                 "(20, tournament 5, as evolution) where NASLib's npenas mutates the best "
+                 "results; predictor by name (mlp-ensemble by default, predictor_options "
+                 "passed to it), refitted on every result at each round of 10"),
     Method("bo", "trials", "GP Bayesian optimisation (BoTorch): a Matern-5/2 ARD GP on one-hot "
            "(or path) encodings, log EI (or UCB, PI), pending proposals fantasised, the "
            "acquisition maximised over every cell of a small space",

@@ -7,6 +7,7 @@ from archsearch.strategies.hyperband import Hyperband
 from archsearch.strategies.nao import NAO
 from archsearch.strategies.nasrl import NASRL
 from archsearch.strategies.pnas import PNAS
+from archsearch.strategies.predictor_evolution import PredictorEvolution
 from archsearch.strategies.random_search import RandomSearch
 from archsearch.strategies.regularized_evolution import RegularizedEvolution
 from archsearch.strategies.reinforce import Reinforce
@@ -19,6 +20,7 @@ __all__ = [
     "WAIT",
     "BayesianOptimisation",
     "Hyperband",
+    "PredictorEvolution",
     "Proposal",
     "RandomSearch",
     "RegularizedEvolution",
