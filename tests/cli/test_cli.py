@@ -38,8 +38,8 @@ def tabular(table: Path, run: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("argv, message", [
     (["search", "--space", "nope"], "unknown search space 'nope'; valid search space names: darts, enas-macro, enas-micro, enas-rnn, nasnet, nasrl-cnn, nb201, toy"),
     (["search", "--strategy", "nope"],
-     "valid method names: bananas, bo, darts, darts-plus, enas, evolution, gdas, hyperband, nas-rl, "
-     "p-darts, pc-darts, random, reinforce, snas, spos"),
+     "valid method names: bananas, bo, darts, darts-plus, enas, evolution, gdas, hyperband, nao, "
+     "nas-rl, p-darts, pc-darts, pnas, predictor-evolution, random, reinforce, snas, spos"),
     (["search", "--strategy", "random", "--estimator", "nope"],
      "valid estimator names: full-training, lm-training, predictor, shared-rnn, shared-weights, "
      "supernet-checkpoint, tabular, tabular-seeds, toy, zero-cost"),
