@@ -34,7 +34,8 @@ import numpy as np
 from archsearch.predictors.mlp_ensemble import MLPEnsemble
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.strategies.base import WAIT, Proposal, Strategy, Wait
+from archsearch.strategies.base import Proposal
+from archsearch.strategies.rounds import RoundsStrategy
 from archsearch.types import Result
 
 
@@ -75,7 +76,7 @@ def independent_thompson(mean: np.ndarray, std: np.ndarray, k: int,
 
 
 @STRATEGIES.register("bananas")
-class BANANAS(Strategy):
+class BANANAS(RoundsStrategy):
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, batch: int = 10,
                  candidates: int = 100, parents: int = 5, mutation_rate: float = 1.0,
                  members: int = 5, epochs: int = 150, encoding: str | None = None,
@@ -92,23 +93,6 @@ class BANANAS(Strategy):
         self.observed: list[tuple[str, float]] = []  # (arch, objective) of each success
         self.queue: list[str] = []  # this round's picks not yet proposed, in order
         self.n_random = 0  # initial random proposals made
-
-    def suggest(self) -> Architecture | Wait | None:
-        if self.exhausted():
-            return None
-        if self.n_random < self.initial:
-            self.n_random += 1
-            return self.random_unseen()
-        while self.queue:
-            arch = self.space.parse(self.queue.pop(0))
-            if self.propose(arch):
-                return arch
-        if self.pending:
-            return WAIT  # the next round fits on every result of this one
-        self.queue = [a.to_str() for a in self.next_round()]
-        if not self.queue:
-            return self.random_unseen()  # nothing to fit on, or no new mutation
-        return self.suggest()
 
     def next_round(self) -> list[Architecture]:
         """The round's proposals: fit, mutate the best, Thompson-sample (module docstring)."""

@@ -48,14 +48,15 @@ from archsearch.errors import UserError
 from archsearch.predictors.base import Predictor
 from archsearch.registry import PREDICTORS, STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.strategies.base import WAIT, Proposal, Strategy, Wait
+from archsearch.strategies.base import Proposal
+from archsearch.strategies.rounds import RoundsStrategy
 from archsearch.types import Result
 
 TOURNAMENTS_PER_CANDIDATE = 20  # how hard a round looks for new children before giving up
 
 
 @STRATEGIES.register("predictor-evolution")
-class PredictorEvolution(Strategy):
+class PredictorEvolution(RoundsStrategy):
     """Predictor-guided aging evolution: tournament + one mutation, many children ranked by a
     predictor, the best ``batch`` trained each round."""
 
@@ -85,23 +86,6 @@ class PredictorEvolution(Strategy):
         predictor: Predictor = PREDICTORS.create(self.predictor, space=self.space, seed=seed,
                                                  **self.predictor_options)
         return predictor
-
-    def suggest(self) -> Architecture | Wait | None:
-        if self.exhausted():
-            return None
-        if self.n_random < self.initial:
-            self.n_random += 1
-            return self.random_unseen()
-        while self.queue:
-            arch = self.space.parse(self.queue.pop(0))
-            if self.propose(arch):
-                return arch
-        if self.pending:
-            return WAIT  # the next round fits on every result of this one
-        self.queue = [a.to_str() for a in self.next_round()]
-        if not self.queue:
-            return self.random_unseen()  # nothing to fit on, or no new child
-        return self.suggest()
 
     def next_round(self) -> list[Architecture]:
         """The round's proposals: children of tournaments, ranked by a freshly fitted
