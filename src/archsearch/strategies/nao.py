@@ -29,12 +29,13 @@ from typing import Any
 from archsearch.predictors.nao import NAOPredictor
 from archsearch.registry import STRATEGIES
 from archsearch.spaces.base import Architecture, SearchSpace
-from archsearch.strategies.base import WAIT, Proposal, Strategy, Wait
+from archsearch.strategies.base import Proposal
+from archsearch.strategies.rounds import RoundsStrategy
 from archsearch.types import Result
 
 
 @STRATEGIES.register("nao")
-class NAO(Strategy):
+class NAO(RoundsStrategy):
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10,
                  seeds_per_round: int = 10, step_size: float = 1.0, max_steps: int = 50,
                  epochs: int = 60, hidden: int = 32, embedding: int = 16,
@@ -51,26 +52,6 @@ class NAO(Strategy):
         self.observed: list[tuple[str, float]] = []  # (arch, objective) of each success
         self.queue: list[str | None] = []  # this round's picks not yet proposed; None: random
         self.n_random = 0  # initial random proposals made
-
-    def suggest(self) -> Architecture | Wait | None:
-        if self.exhausted():
-            return None
-        if self.n_random < self.initial:
-            self.n_random += 1
-            return self.random_unseen()
-        while self.queue:
-            text = self.queue.pop(0)
-            if text is None:
-                return self.random_unseen()
-            arch = self.space.parse(text)
-            if self.propose(arch):
-                return arch
-        if self.pending:
-            return WAIT  # the next round fits on every result of this one
-        self.queue = [None if a is None else a.to_str() for a in self.next_round()]
-        if not self.queue:
-            return self.random_unseen()  # nothing to fit on
-        return self.suggest()
 
     def next_round(self) -> list[Architecture | None]:
         """The round's picks (module docstring); None where a random one stands in."""
