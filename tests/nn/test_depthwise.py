@@ -29,6 +29,18 @@ def inputs(b: int, c: int, h: int, w: int, k: int = 5, seed: int = 0):
     return x.requires_grad_(), weight.requires_grad_()
 
 
+def assert_same_as_conv2d(x, w, stride: int, pad: int, dilation: int) -> None:
+    """depthwise_conv2d's output and gradients equal F.conv2d's (groups = channels)."""
+    y = depthwise_conv2d(x, w, stride, pad, dilation)
+    ref = F.conv2d(x, w, None, stride, pad, dilation, x.shape[1])
+    torch.testing.assert_close(y, ref)
+    grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    gx, gw = torch.autograd.grad(y, (x, w), grad)
+    rx, rw = torch.autograd.grad(ref, (x, w), grad)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw, rtol=1e-4, atol=1e-4)  # summation order differs
+
+
 @needs_kernel
 @pytest.mark.parametrize(("shape", "stride", "dilation"), [
     ((4, 16, 12, 12), 1, 1), ((3, 32, 9, 7), 1, 1), ((4, 16, 12, 12), 2, 1),
@@ -38,14 +50,7 @@ def test_matches_conv2d_forward_and_backward(shape, stride: int, dilation: int) 
     x, w = inputs(*shape)
     assert native_weight_grad_applies(x, w)
     pad = 2 * dilation
-    y = depthwise_conv2d(x, w, stride, pad, dilation)
-    ref = F.conv2d(x, w, None, stride, pad, dilation, shape[1])
-    torch.testing.assert_close(y, ref)
-    grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
-    gx, gw = torch.autograd.grad(y, (x, w), grad)
-    rx, rw = torch.autograd.grad(ref, (x, w), grad)
-    torch.testing.assert_close(gx, rx)
-    torch.testing.assert_close(gw, rw, rtol=1e-4, atol=1e-4)  # summation order differs
+    assert_same_as_conv2d(x, w, stride, pad, dilation)
 
 
 @needs_kernel
@@ -124,11 +129,4 @@ def test_dilated_strided_runs_on_one_phase_with_the_same_values(shape, kernel: i
     pad = kernel - 1  # dilation 2, "same" padding: DARTS' dil_conv
     assert phase_applies(x, w, 2, pad, 2)
     assert not phase_applies(x, w, 1, pad, 2) and not phase_applies(x, w, 2, pad + 2, 2)
-    y = depthwise_conv2d(x, w, 2, pad, 2)
-    ref = F.conv2d(x, w, None, 2, pad, 2, shape[1])
-    torch.testing.assert_close(y, ref)
-    grad = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
-    gx, gw = torch.autograd.grad(y, (x, w), grad)
-    rx, rw = torch.autograd.grad(ref, (x, w), grad)
-    torch.testing.assert_close(gx, rx)
-    torch.testing.assert_close(gw, rw, rtol=1e-4, atol=1e-4)  # summation order differs
+    assert_same_as_conv2d(x, w, 2, pad, 2)

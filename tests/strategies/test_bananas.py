@@ -15,6 +15,7 @@ from archsearch.strategies.base import WAIT
 from archsearch.testing import ToySpace
 from archsearch.testing.conformance import drive
 from archsearch.testing.toy import ToyEstimator
+from tests.strategies.guided_search import best_found
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPACE = ToySpace(5, 4)
@@ -81,21 +82,6 @@ def test_thompson_draws_one_normal_per_candidate() -> None:
     assert abs(np.mean(twins) - 0.5) < 0.03  # independent draws: either twin, as often
     order = independent_thompson(np.arange(5.0), np.zeros(5), 3, rng)
     assert order.tolist() == [4, 3, 2]  # no spread: the best means, best first
-
-
-def best_found(name: str, seeds: int, budget: int, constant: bool = False) -> float:
-    estimator, bests = ToyEstimator(SPACE), []
-    blind = mock.patch.object(MLPEnsemble, "predict",
-                              lambda self, archs: (np.zeros(len(archs)), np.zeros(len(archs))))
-    for seed in range(seeds):
-        strategy = STRATEGIES.create(name, space=SPACE, seed=seed)
-        if constant:
-            with blind:
-                proposals = drive(strategy, estimator, budget)
-        else:
-            proposals = drive(strategy, estimator, budget)
-        bests.append(max(estimator.evaluate(SPACE.parse(p)).objective for p in proposals))
-    return float(np.mean(bests))
 
 
 def test_the_model_guides_the_search() -> None:

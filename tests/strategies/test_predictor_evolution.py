@@ -18,6 +18,7 @@ from archsearch.testing import ToySpace
 from archsearch.testing.conformance import drive, round_trip
 from archsearch.testing.toy import ToyEstimator
 from archsearch.types import Result
+from tests.strategies.guided_search import best_found
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPACE = ToySpace(5, 4)
@@ -186,21 +187,6 @@ def test_another_predictor_by_name() -> None:
                                         predictor="gp", predictor_options={"maxiter": 20}),
                       ToyEstimator(SPACE), 20)
     assert len(set(proposals)) == 20
-
-
-def best_found(name: str, seeds: int, budget: int, constant: bool = False) -> float:
-    estimator, bests = ToyEstimator(SPACE), []
-    blind = mock.patch.object(MLPEnsemble, "predict",
-                              lambda self, archs: (np.zeros(len(archs)), np.zeros(len(archs))))
-    for seed in range(seeds):
-        strategy = STRATEGIES.create(name, space=SPACE, seed=seed)
-        if constant:
-            with blind:
-                proposals = drive(strategy, estimator, budget)
-        else:
-            proposals = drive(strategy, estimator, budget)
-        bests.append(max(estimator.evaluate(SPACE.parse(p)).objective for p in proposals))
-    return float(np.mean(bests))
 
 
 @pytest.mark.slow
