@@ -47,17 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if not strategies:
-        raise UserError("--strategies is empty")
-    if args.seeds < 1 or args.queries < 1 or args.workers < 1:
-        raise UserError("--seeds, --queries and --workers must be at least 1")
-    check_protocol(args.protocol)
-    if args.valid_seeds is not None and args.protocol != "validation":
-        raise UserError("--valid-seeds is for --protocol validation; drop it, or add "
-                        "--protocol validation")
-    check_output(args.json)
-    check_output(args.plot)
+    strategies = _checked_strategies(args)
     from archsearch.estimators.tabular import TabularEstimator
     from archsearch.registry import SPACES
 
@@ -82,22 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if not all(math.isfinite(m) for m in res["mean"][-1:]):
             raise UserError(f"{name} found no architecture in the table in {args.queries} "
                             "queries (every trial failed): is it the right --space?")
-    marks = [q for q in CHECKPOINTS if q < args.queries] + [args.queries]
-    rows = []
-    for name, res in report["results"].items():
-        # a strategy that finished early (PNAS after its last level) has a shorter curve
-        rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}"
-                              if q <= len(res["mean"]) else "-" for q in marks])
-    if valid_seeds is None:
-        print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
-    else:
-        print(f"{args.metric} of the best-observed architecture (mean ± std over {args.seeds} "
-              "seeds) after Q queries, validation-reward protocol")
-    print(table(rows, ["strategy"] + [f"Q={q}" for q in marks]))
-    for name, res in report["results"].items():
-        if len(res["mean"]) < args.queries:
-            print(f"{name} finished after {len(res['mean'])} queries (its shortest run)")
-    print(f"protocol: {report['protocol']}")
+    _print_curves(args, report, validation=valid_seeds is not None)
     print(f"{seconds:.1f} s")
     if args.json:
         with open(args.json, "w") as f:
@@ -109,3 +84,39 @@ def run(args: argparse.Namespace) -> int:
         plot_benchmark(report, args.plot, optimum)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _checked_strategies(args: argparse.Namespace) -> list[str]:
+    """The strategy names, after every option that needs no file is checked."""
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise UserError("--strategies is empty")
+    if args.seeds < 1 or args.queries < 1 or args.workers < 1:
+        raise UserError("--seeds, --queries and --workers must be at least 1")
+    check_protocol(args.protocol)
+    if args.valid_seeds is not None and args.protocol != "validation":
+        raise UserError("--valid-seeds is for --protocol validation; drop it, or add "
+                        "--protocol validation")
+    check_output(args.json)
+    check_output(args.plot)
+    return strategies
+
+
+def _print_curves(args: argparse.Namespace, report: dict, validation: bool) -> None:
+    """The best-so-far table at the checkpoints, and which strategies finished early."""
+    marks = [q for q in CHECKPOINTS if q < args.queries] + [args.queries]
+    rows = []
+    for name, res in report["results"].items():
+        # a strategy that finished early (PNAS after its last level) has a shorter curve
+        rows.append([name] + [f"{res['mean'][q - 1]:.2f} ± {res['std'][q - 1]:.2f}"
+                              if q <= len(res["mean"]) else "-" for q in marks])
+    if validation:
+        print(f"{args.metric} of the best-observed architecture (mean ± std over {args.seeds} "
+              "seeds) after Q queries, validation-reward protocol")
+    else:
+        print(f"best {args.metric} so far (mean ± std over {args.seeds} seeds) after Q queries")
+    print(table(rows, ["strategy"] + [f"Q={q}" for q in marks]))
+    for name, res in report["results"].items():
+        if len(res["mean"]) < args.queries:
+            print(f"{name} finished after {len(res['mean'])} queries (its shortest run)")
+    print(f"protocol: {report['protocol']}")

@@ -98,26 +98,10 @@ def fit(
         first = step % steps_per_epoch  # > 0 only when resuming within an epoch
         if first == 0 or order is None:
             order = torch.randperm(n, device=device, generator=generator)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        seen = 0
-        for i in range(first, steps_per_epoch):
-            if step >= total:
-                break
-            idx = order[i * config.batch_size:(i + 1) * config.batch_size]
-            x = augment(data.train.x[idx], generator, data.pad, data.flip, config.cutout)
-            x = x.contiguous(memory_format=memory)
-            y = data.train.y[idx]
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(step, schedule, config.lr, config.lr_min)
-            if hasattr(model, "drop_path_prob"):
-                model.drop_path_prob = config.drop_path * step / schedule
-            loss, logits = train_step(model, x, y, optimizer, config)
-            loss_sum += loss.detach() * len(y)  # stays on the device: no sync per step
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            step += 1
-        stats = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
+        batches = range(first, min(steps_per_epoch, first + total - step))
+        stats = _train_epoch(model, data, config, generator, optimizer, order, batches,
+                             step, schedule)
+        step += len(batches)
         if not math.isfinite(stats["train_loss"]):  # a diverged network is no result
             raise Diverged(f"training diverged: the loss is {stats['train_loss']} in epoch "
                            f"{math.ceil(step / steps_per_epoch)} (lower the learning rate)")
@@ -130,6 +114,35 @@ def fit(
     return {**stats, "train_seconds": time.perf_counter() - start,
             "train_cpu_seconds": time.process_time() - cpu_start, "steps": float(step),
             "state": state}
+
+
+def _train_epoch(
+    model: nn.Module, data: ImageData, config: TrainConfig, generator: torch.Generator,
+    optimizer: torch.optim.Optimizer, order: torch.Tensor, batches: range, step: int,
+    schedule: int,
+) -> dict[str, float]:
+    """The steps ``batches`` of one epoch (batch i is ``order``'s i-th slice), the first of
+    them the run's step ``step``; the epoch's mean training loss and accuracy."""
+    device = data.train.x.device
+    memory = torch.channels_last if config.channels_last else torch.contiguous_format
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    seen = 0
+    for i in batches:
+        idx = order[i * config.batch_size:(i + 1) * config.batch_size]
+        x = augment(data.train.x[idx], generator, data.pad, data.flip, config.cutout)
+        x = x.contiguous(memory_format=memory)
+        y = data.train.y[idx]
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(step, schedule, config.lr, config.lr_min)
+        if hasattr(model, "drop_path_prob"):
+            model.drop_path_prob = config.drop_path * step / schedule
+        loss, logits = train_step(model, x, y, optimizer, config)
+        loss_sum += loss.detach() * len(y)  # stays on the device: no sync per step
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        step += 1
+    return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
