@@ -64,7 +64,7 @@ def main() -> None:
         try:
             answer = run.search()
             section = {k: v for k, v in run.resolved["estimator"].items()
-                       if k not in ("name", "epochs")}
+                       if k not in ("name", "epochs", "eval_batches")}  # the whole val split
         finally:
             run.close()
         search_seconds = time.perf_counter() - start

@@ -115,3 +115,30 @@ def test_the_search_phase_is_evolution_through_the_experiment(images: str,
     assert len(records) == 12 and all(r.state is TrialState.COMPLETE for r in records)
     assert len({r.arch for r in records}) == 12
     assert all(0 <= r.objective <= 1 for r in records)
+
+
+def test_a_run_scores_each_candidate_on_the_whole_validation_split(images: str,
+                                                                  tmp_path: Path) -> None:
+    from archsearch.run import Run, RunConfig
+
+    config = RunConfig(method="spos", space="nb201", data=images, seed=0, epochs=1,
+                       baseline_random=0, device="cpu",
+                       method_options={"search_trials": 4, "calibration_batches": 2,
+                                       "population_size": 2, "sample_size": 2},
+                       estimator_options={"supernet": SUPERNET, "batch_size": 8,
+                                          "eval_batches": 1, "test_fraction": 0.0})
+    run = Run.create(tmp_path / "run", config)
+    try:
+        run.search()
+        records = run.storage.trials()
+        section = {k: v for k, v in run.resolved["estimator"].items()
+                   if k not in ("name", "epochs", "eval_batches")}
+    finally:
+        run.close()
+    whole = SupernetCheckpointEstimator(SPACES.create("nb201"), str(tmp_path / "run/spos.pt"),
+                                        calibration_batches=2, **section)
+    assert len(whole.data.val) > 8  # one minibatch would not be the whole split
+    assert len(records) == 4
+    for r in records:
+        arch = SPACES.create("nb201").parse(r.arch)
+        assert r.objective == whole.evaluate(arch).objective

@@ -229,7 +229,10 @@ def _spos_evolution(run: Run, checkpoint: Path, progress: Progress | None,
     from archsearch.strategies.regularized_evolution import RegularizedEvolution
 
     resolved, options = run.resolved, run.resolved["method"]
-    section = {k: v for k, v in resolved["estimator"].items() if k not in ("name", "epochs")}
+    # eval_batches is the training phase's (one minibatch per reward); each candidate of the
+    # search is scored on the whole validation split, as SPOS does
+    section = {k: v for k, v in resolved["estimator"].items()
+               if k not in ("name", "epochs", "eval_batches")}
     estimator = Spec("supernet-checkpoint", {**section, "checkpoint": str(checkpoint),
                                              "calibration_batches":
                                              options["calibration_batches"]})
