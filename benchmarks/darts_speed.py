@@ -63,6 +63,30 @@ def build_step(search: Any, method: str) -> Callable[[], None]:
     return darts_step
 
 
+def build_search(args: argparse.Namespace) -> tuple[Any, SharedWeightsEstimator]:
+    """The method over its preset estimator on CIFAR-shaped random images (enough for
+    ``args.steps`` + the warm-up steps)."""
+    presets = (gdas if args.method == "gdas" else darts).ESTIMATOR_DEFAULTS
+    sizes = ({"cells": args.cells} if args.space == "darts"
+             else {"cells_per_stage": args.cells})
+    rng = np.random.default_rng(0)
+    n = (args.steps + WARMUP) * args.batch_size  # training images: one epoch covers the run
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cifar_shaped.npz"
+        np.savez(path, x=rng.integers(0, 256, (2 * n, 32, 32, 3), dtype=np.uint8),
+                 y=rng.integers(0, 10, 2 * n))
+        space = SPACES.create(args.space)
+        estimator = SharedWeightsEstimator(
+            space, data=str(path), supernet={"channels": args.channels, **sizes},
+            **{**presets, "batch_size": args.batch_size, "val_fraction": 0.5},
+            test_fraction=0.0, device=args.device, amp=args.amp)
+    if args.method == "gdas":
+        search: Any = gdas.GDAS(estimator, gdas.GDASConfig(), seed=0)
+    else:
+        search = darts.DARTS(estimator, darts.DARTSConfig(order=args.order), seed=0)
+    return search, estimator
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--space", choices=("darts", "nb201"), default="darts")
@@ -85,36 +109,21 @@ def main() -> None:
         p.error("GDAS is first order only")
     if args.threads:
         torch.set_num_threads(args.threads)
-    presets = (gdas if args.method == "gdas" else darts).ESTIMATOR_DEFAULTS
-    sizes = ({"cells": args.cells} if args.space == "darts"
-             else {"cells_per_stage": args.cells})
-    rng = np.random.default_rng(0)
-    n = (args.steps + WARMUP) * args.batch_size  # training images: one epoch covers the run
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "cifar_shaped.npz"
-        np.savez(path, x=rng.integers(0, 256, (2 * n, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, 2 * n))
-        space = SPACES.create(args.space)
-        estimator = SharedWeightsEstimator(
-            space, data=str(path), supernet={"channels": args.channels, **sizes},
-            **{**presets, "batch_size": args.batch_size, "val_fraction": 0.5},
-            test_fraction=0.0, device=args.device, amp=args.amp)
-    if args.method == "gdas":
-        search: Any = gdas.GDAS(estimator, gdas.GDASConfig(), seed=0)
-    else:
-        search = darts.DARTS(estimator, darts.DARTSConfig(order=args.order), seed=0)
+    search, estimator = build_search(args)
     step = build_step(search, args.method)
     cuda = estimator.device.type == "cuda"
     times: list[float] = []
+    cpu_times: list[float] = []  # the process's CPU time: less inflated by other processes
     for k in range(WARMUP + args.steps):
         if cuda:
             torch.cuda.synchronize(estimator.device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         if cuda:
             torch.cuda.synchronize(estimator.device)
         if k >= WARMUP:
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     estimator.epoch_stats()  # one host copy: raises if the weights' loss went non-finite
     print(json.dumps({
         "framework": "archsearch", "torch": torch.__version__, "space": args.space,
@@ -124,6 +133,7 @@ def main() -> None:
         "alpha_tensors": len(search.alphas), "alpha_entries": sum(a.numel() for a in search.alphas),
         "steps_timed": len(times),
         "s_per_step": sum(times) / len(times), "s_per_step_min": min(times),
+        "cpu_s_per_step": sum(cpu_times) / len(cpu_times),
     }))
 
 

@@ -7,6 +7,9 @@ DARTS' softmax, GDAS's or SNAS's Gumbel samples). Inside, each decision becomes 
 
     y = mix(selector, lambda j: ops[j](x))
 
+or, so that an op can fold its weight into its last BatchNorm (``nn.ops.run_scaled``), with
+:func:`mix_scaled`, whose ``compute(j, w)`` returns option j's output times ``w`` (None: 1).
+
 With a choice, ``mix`` runs that one option (the discrete sub-network, exactly as before); with
 weights, the weighted sum of the options' outputs, skipping options whose output is nothing
 (``none``: ``compute`` returns None) and options outside ``active``. ``active`` is decided on the
@@ -113,17 +116,30 @@ def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> to
     """Option ``selector``'s output, or the weighted sum of the active options' outputs;
     None when nothing contributes (e.g. only ``none``). A straight-through selector: its
     option's output times its weight, plus the other weights (zero-valued; alone for ``none``)."""
+    def scaled(j: int, scale: torch.Tensor | None) -> torch.Tensor | None:
+        y = compute(j)
+        return y if y is None or scale is None else scale * y
+
+    return mix_scaled(selector, scaled)
+
+
+def mix_scaled(selector: Selector,
+               compute: Callable[[int, torch.Tensor | None], torch.Tensor | None],
+               ) -> torch.Tensor | None:
+    """:func:`mix` with ``compute(j, scale)`` returning option j's output times ``scale`` (a
+    0-d weight; None: 1), so that an op can fold its weight into its last BatchNorm
+    (:func:`archsearch.nn.ops.run_scaled`)."""
     if isinstance(selector, int):
-        return compute(selector)
+        return compute(selector, None)
     if isinstance(selector, Sampled):
-        y = compute(selector.index)
-        return selector.rest if y is None else selector.weights[selector.index] * y + selector.rest
+        y = compute(selector.index, selector.weights[selector.index])
+        return selector.rest if y is None else y + selector.rest
     weights, active = selector
     total = None
     for j in active:
-        y = compute(j)
+        y = compute(j, weights[j])
         if y is not None:
-            total = weights[j] * y if total is None else total + weights[j] * y
+            total = y if total is None else total + y
     return total
 
 

@@ -43,7 +43,70 @@ class Conv1x1(nn.Conv2d):
         return pointwise(x, self.weight)
 
 
-class ReLUFirst(nn.Sequential):
+def scaled_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor,
+                      scale: torch.Tensor | None) -> torch.Tensor:
+    """``scale * bn(x)`` (``scale``: a 0-d tensor, e.g. an op's mixing weight; None: 1).
+
+    Where ``bn`` keeps no running statistics (the relaxed supernets' BatchNorm) the scale is
+    folded into its affine transform, one ``batch_norm`` call whose weight gradient is the
+    scale's: the same values as the product, without its elementwise pass forward and its
+    two backward (the products of the mixing weights were ~6% of a DARTS search step)."""
+    if scale is None:
+        return bn(x)
+    if bn.track_running_stats:
+        return scale * bn(x)
+    # the affine parameters in the input's precision (float32 under bf16 autocast, as BN's own)
+    scale = scale.to(x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32)
+    # (C,), contiguous: with an expanded (stride-0) weight, torch 2.13's CPU batch_norm
+    # backward gave NaN gradients, depending on what the process had run before
+    weight = scale.expand(x.shape[1]).contiguous() if bn.weight is None else scale * bn.weight
+    bias = None if bn.bias is None else scale * bn.bias
+    return F.batch_norm(x, None, None, weight, bias, True, 0.0, bn.eps)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        memory = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        return grad.contiguous(memory_format=memory)
+
+
+def contiguous_grad(x: torch.Tensor) -> torch.Tensor:
+    """``x``, whose gradient is made contiguous (in x's memory format) on its way back.
+
+    A cell's output concatenates its nodes; the gradient each node gets back from that
+    concatenation is a channel slice of the output's, not contiguous, and the CPU's BatchNorm
+    backward over such a gradient takes a slow generic path (4x slower in a DARTS search
+    step, once the mixing weights are folded into the BatchNorms and no product sits between
+    them to copy it). One copy per node makes it contiguous for every op behind it."""
+    return _ContiguousGrad.apply(x) if x.requires_grad and x.dim() == 4 else x
+
+
+class Scaled(nn.Sequential):
+    """A sequence that may end in a BatchNorm; ``forward(x, scale)`` = scale * sequence(x),
+    the scale folded into that BatchNorm where :func:`scaled_batch_norm` can."""
+
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run_from(0, x, scale)
+
+    def run_from(self, first: int, x: torch.Tensor,
+                 scale: torch.Tensor | None) -> torch.Tensor:
+        *body, last = itertools.islice(self, first, None)
+        for module in body:
+            x = module(x)
+        if isinstance(last, nn.BatchNorm2d):
+            return scaled_batch_norm(last, x, scale)
+        x = last(x)
+        return x if scale is None else scale * x
+
+
+class ReLUFirst(Scaled):
     """A sequence whose first module is a ReLU of the input; ``forward(x, activated)`` with
     ``activated`` = relu(x) runs the rest on it.
 
@@ -53,12 +116,11 @@ class ReLUFirst(nn.Sequential):
     and backward and the memory their outputs held."""
 
     def forward(self, x: torch.Tensor,  # type: ignore[override]
-                activated: torch.Tensor | None = None) -> torch.Tensor:
+                activated: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
         if activated is None:
-            return super().forward(x)
-        for module in itertools.islice(self, 1, None):
-            activated = module(activated)
-        return activated
+            return self.run_from(0, x, scale)
+        return self.run_from(1, activated, scale)
 
 
 class ReLUConvBN(ReLUFirst):
@@ -178,7 +240,9 @@ class FactorizedReduce(nn.Module):
         self.conv_b = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats)
 
-    def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, activated: torch.Tensor | None = None,
+                scale: torch.Tensor | None = None) -> torch.Tensor:
+        """``scale``: the output times it (see :func:`scaled_batch_norm`)."""
         x = activated if activated is not None else self.relu(x)  # (B, C_in, H, W)
         if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:  # the offset grid is x[1::2, 1::2]
             a = pointwise(x, self.conv_a.weight, 2)  # (B, C_out/2, H/2, W/2)
@@ -186,12 +250,24 @@ class FactorizedReduce(nn.Module):
         else:  # odd sizes: the offset grid's last row and column are padding
             shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
             a, b = self.conv_a(x), self.conv_b(shifted)
-        return self.bn(torch.cat([a, b], dim=1))
+        return scaled_batch_norm(self.bn, torch.cat([a, b], dim=1), scale)
 
 
 def starts_with_relu(op: nn.Module) -> bool:
-    """Whether ``op`` begins with a ReLU of its input and takes ``op(x, activated)``."""
+    """Whether ``op`` begins with a ReLU of its input and takes ``op(x, activated, scale)``."""
     return isinstance(op, (ReLUFirst, FactorizedReduce))
+
+
+def run_scaled(op: nn.Module, x: torch.Tensor, scale: torch.Tensor | None,
+               activated: torch.Tensor | None = None) -> torch.Tensor:
+    """``scale * op(x)`` (None: ``op(x)``), folded into the op's last BatchNorm where it has
+    one (:func:`scaled_batch_norm`); ``activated`` = relu(x) for a ReLU-first op."""
+    if starts_with_relu(op):
+        return op(x, activated, scale)
+    if isinstance(op, Scaled):
+        return op(x, scale)
+    y = op(x)
+    return y if scale is None else scale * y
 
 
 class ResNetBasicBlock(nn.Module):

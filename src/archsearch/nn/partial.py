@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from archsearch.errors import UserError
+from archsearch.nn.ops import contiguous_grad
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -42,7 +43,8 @@ def partial_edge(x: torch.Tensor, k: int, stride: int,
     y = mixed(x[:, :c])  # (B, C/k, H', W') or None
     if y is None:
         y = rest.new_zeros((rest.shape[0], c, *rest.shape[2:]))
-    return channel_shuffle(torch.cat([y, rest], dim=1), k)  # (B, C, H', W')
+    # y's gradient comes back as a slice of the shuffled one: made contiguous for its ops
+    return channel_shuffle(torch.cat([contiguous_grad(y), rest], dim=1), k)  # (B, C, H', W')
 
 
 def check_partial(channels: int, k: int) -> None:

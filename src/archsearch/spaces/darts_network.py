@@ -30,7 +30,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.nn.cell_ops import drop_path
-from archsearch.nn.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv, Zero
+from archsearch.nn.ops import (
+    DilConv,
+    FactorizedReduce,
+    Pool,
+    ReLUConvBN,
+    Scaled,
+    SepConv,
+    Zero,
+)
 from archsearch.spaces.darts import DARTSGenotype, Node
 
 
@@ -57,7 +65,7 @@ def make_search_op(name: str, c: int, stride: int, affine: bool = True,
     official ``MixedOp``), the rest as :func:`make_op`."""
     bn = {"affine": affine, "track_running_stats": track_running_stats}
     op = make_op(name, c, stride, **bn)
-    return nn.Sequential(op, nn.BatchNorm2d(c, **bn)) if "pool" in name else op
+    return Scaled(op, nn.BatchNorm2d(c, **bn)) if "pool" in name else op
 
 
 def op_key(i: int, j: int, name: str) -> str:

@@ -46,7 +46,7 @@ from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import (
     Selector,
     edge_weights,
-    mix,
+    mix_scaled,
     node_sum,
     relu_once,
     selectors,
@@ -55,7 +55,9 @@ from archsearch.nn.mixed import (
 from archsearch.nn.ops import (
     FactorizedReduce,
     ReLUConvBN,
+    contiguous_grad,
     count_params_m,
+    run_scaled,
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
@@ -102,10 +104,12 @@ class SearchCell(nn.Module):
         return 2 if self.reduction and i < 2 else 1
 
     def op(self, i: int, j: int, k: int, x: torch.Tensor,
-           activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """Op k (a ``PRIMITIVES`` index) of the edge from node i to node j on x (none: None);
-        an identity skip's output dropped out at the ``skip_dropout`` rate when training.
-        ``activated()``: relu(x), computed once for all of node i's ReLU-first ops."""
+           activated: Callable[[], torch.Tensor] | None = None,
+           scale: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Op k (a ``PRIMITIVES`` index) of the edge from node i to node j on x, times
+        ``scale`` (its mixing weight, folded into the op's last BatchNorm; None: 1; none:
+        None); an identity skip's output dropped out at the ``skip_dropout`` rate when
+        training. ``activated()``: relu(x), computed once for all of node i's ReLU-first ops."""
         if k == 0:
             return None
         key = op_key(i, j, PRIMITIVES[k])
@@ -113,22 +117,23 @@ class SearchCell(nn.Module):
             raise ArchitectureError(f"the supernet's edge {i}->{j} holds no {PRIMITIVES[k]} "
                                     "(edge_ops left it out)")
         op = self.ops[key]
-        y = (op(x, activated()) if activated is not None and starts_with_relu(op)
-             else op(x))
         p, generator = self.skip_dropout
         if k == SKIP and p > 0 and self.training and self.stride(i) == 1:
+            y = op(x)
             y = y * torch.empty_like(y).bernoulli_(1 - p, generator=generator) / (1 - p)
-        return y
+            return y if scale is None else scale * y
+        relu = activated() if activated is not None and starts_with_relu(op) else None
+        return run_scaled(op, x, scale, relu)
 
     def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector,
              activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """The edge from node i to node j on x: its chosen op, or its ops' weighted sum (on
         the first C/K channels, the rest bypassing, when partial; ``activated`` then unused)."""
         if self.partial == 1:
-            return mix(sel, lambda k: self.op(i, j, k, x, activated))
+            return mix_scaled(sel, lambda k, w: self.op(i, j, k, x, activated, w))
 
         def mixed(x: torch.Tensor) -> torch.Tensor | None:
-            return mix(sel, lambda k: self.op(i, j, k, x))
+            return mix_scaled(sel, lambda k, w: self.op(i, j, k, x, scale=w))
 
         return partial_edge(x, self.partial, self.stride(i), mixed)
 
@@ -152,7 +157,7 @@ class SearchCell(nn.Module):
                 e += 1
             states.append(node_sum(total, zeros))
             activated.append(relu_once(states[-1]))
-        return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
+        return torch.cat([contiguous_grad(s) for s in states[2:]], dim=1)  # (B, 4C, H', W')
 
 
 class DARTSSupernet(nn.Module):

@@ -29,7 +29,7 @@ from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import (
     Selector,
     edge_weights,
-    mix,
+    mix_scaled,
     node_sum,
     relu_once,
     selectors,
@@ -41,6 +41,7 @@ from archsearch.nn.ops import (
     ResNetBasicBlock,
     Zero,
     count_params_m,
+    run_scaled,
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
@@ -270,18 +271,20 @@ class NB201CellModule(nn.Module):
         """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels).
         ``activated()``: relu(x), shared by the node's ReLU-first ops (not when partial)."""
         if self.partial == 1:
-            return mix(sel, lambda k: self._op(e, k, x, activated))
-        return partial_edge(x, self.partial, 1, lambda x: mix(sel, lambda k: self._op(e, k, x)))
+            return mix_scaled(sel, lambda k, w: self._op(e, k, x, activated, w))
+        return partial_edge(x, self.partial, 1,
+                            lambda x: mix_scaled(sel, lambda k, w: self._op(e, k, x, scale=w)))
 
     def _op(self, edge: int, k: int, x: torch.Tensor,
-            activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """Op k of an edge on x; None for ``none`` (it adds zeros: skip the work)."""
+            activated: Callable[[], torch.Tensor] | None = None,
+            scale: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Op k of an edge on x, times ``scale`` (its mixing weight; None: 1); None for
+        ``none`` (it adds zeros: skip the work)."""
         if OPS[k] == "none":
             return None
         op = self.ops[edge][OPS[k]]
-        if activated is not None and starts_with_relu(op):
-            return op(x, activated())
-        return op(x)
+        relu = activated() if activated is not None and starts_with_relu(op) else None
+        return run_scaled(op, x, scale, relu)
 
 
 @SPACES.register("nb201")
