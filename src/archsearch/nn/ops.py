@@ -87,6 +87,13 @@ def contiguous_grad(x: torch.Tensor) -> torch.Tensor:
     return _ContiguousGrad.apply(x) if x.requires_grad and x.dim() == 4 else x
 
 
+def cat_channels(states: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(states, dim=1)``, each state getting its gradient back contiguous
+    (:func:`contiguous_grad`): a cell's output. In a CPU training step this makes the
+    DARTS-V2 and NASNet networks 1.3-1.4x faster (BENCHMARKS.md)."""
+    return torch.cat([contiguous_grad(s) for s in states], dim=1)
+
+
 class Scaled(nn.Sequential):
     """A sequence that may end in a BatchNorm; ``forward(x, scale)`` = scale * sequence(x),
     the scale folded into that BatchNorm where :func:`scaled_batch_norm` can."""

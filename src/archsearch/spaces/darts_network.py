@@ -38,6 +38,7 @@ from archsearch.nn.ops import (
     Scaled,
     SepConv,
     Zero,
+    cat_channels,
 )
 from archsearch.spaces.darts import DARTSGenotype, Node
 
@@ -99,7 +100,7 @@ class DARTSCell(nn.Module):
                     y = drop_path(y, drop_prob)
                 total = y if total is None else total + y
             states.append(total)
-        return torch.cat(states[2:], dim=1)  # (B, 4C, H', W')
+        return cat_channels(states[2:])  # (B, 4C, H', W')
 
 
 class AuxiliaryHead(nn.Module):

@@ -55,7 +55,7 @@ from archsearch.nn.mixed import (
 from archsearch.nn.ops import (
     FactorizedReduce,
     ReLUConvBN,
-    contiguous_grad,
+    cat_channels,
     count_params_m,
     run_scaled,
     starts_with_relu,
@@ -157,7 +157,7 @@ class SearchCell(nn.Module):
                 e += 1
             states.append(node_sum(total, zeros))
             activated.append(relu_once(states[-1]))
-        return torch.cat([contiguous_grad(s) for s in states[2:]], dim=1)  # (B, 4C, H', W')
+        return cat_channels(states[2:])  # (B, 4C, H', W')
 
 
 class DARTSSupernet(nn.Module):

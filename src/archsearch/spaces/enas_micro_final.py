@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.nn.cell_ops import SepConvOp, drop_path
-from archsearch.nn.ops import Conv1x1, FactorizedReduce, avg_pool
+from archsearch.nn.ops import Conv1x1, FactorizedReduce, avg_pool, cat_channels
 
 CELL_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
 Node = tuple[int, str, int, str]
@@ -119,7 +119,7 @@ class FinalCell(nn.Module):
             states.append(outs[0] + outs[1])
         out = [self.shrink[str(i)](states[i]) if str(i) in self.shrink else states[i]
                for i in self.out_nodes]
-        return torch.cat(out, 1)  # (B, |unused| * C, H', W')
+        return cat_channels(out)  # (B, |unused| * C, H', W')
 
 
 class AuxiliaryHead(nn.Module):

@@ -33,7 +33,14 @@ from torch import nn
 
 from archsearch.errors import ArchitectureError
 from archsearch.nn.cell_ops import AuxiliaryHead, drop_path
-from archsearch.nn.ops import DilConv, FactorizedReduce, Pool, ReLUConvBN, SepConv
+from archsearch.nn.ops import (
+    DilConv,
+    FactorizedReduce,
+    Pool,
+    ReLUConvBN,
+    SepConv,
+    cat_channels,
+)
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
@@ -164,8 +171,8 @@ class Cell(nn.Module):
                 if self.training and op != "identity":
                     y = drop_path(y, drop_prob)  # ScheduledDropPath
                 outs.append(y)
-            states.append(outs[0] + outs[1] if block.combine == "add" else torch.cat(outs, 1))
-        return torch.cat([states[i] for i in self.ends], 1)  # (B, c_out, H', W')
+            states.append(outs[0] + outs[1] if block.combine == "add" else cat_channels(outs))
+        return cat_channels([states[i] for i in self.ends])  # (B, c_out, H', W')
 
 
 class NASNetwork(nn.Module):
