@@ -115,6 +115,25 @@ def test_resume_extends_and_refuses_a_different_configuration(table: Path, tmp_p
     assert json.loads(capsys.readouterr().out)["n_trials"]["complete"] == 40
 
 
+def test_a_run_repeated_from_its_config_toml_gives_the_same_trials(table: Path, tmp_path: Path,
+                                                                  capsys) -> None:
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(tabular(table, first, "--seed", "3")) == 0
+    config = (first / "config.toml").read_text()
+    assert 'strategy = "evolution"' in config or 'method = "evolution"' in config
+    assert main(["search", "--config", str(first / "config.toml"), "--run", str(again),
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+
+    def trials(run: Path) -> list[tuple[str, float]]:
+        assert main(["show", str(run), "--json"]) == 0
+        return [(t["arch"], t["objective"]) for t in json.loads(capsys.readouterr().out)["trials"]]
+
+    repeated = trials(again)
+    assert len(repeated) == 30 and repeated == trials(first)
+    assert (again / "config.toml").read_text() == config
+
+
 def test_show_arch_params_and_flops(capsys) -> None:
     all_conv = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|" \
                "nor_conv_3x3~2|"
