@@ -84,7 +84,10 @@ def contiguous_grad(x: torch.Tensor) -> torch.Tensor:
     backward over such a gradient takes a slow generic path (4x slower in a DARTS search
     step, once the mixing weights are folded into the BatchNorms and no product sits between
     them to copy it). One copy per node makes it contiguous for every op behind it."""
-    return _ContiguousGrad.apply(x) if x.requires_grad and x.dim() == 4 else x
+    if (not x.requires_grad or x.dim() != 4 or not torch.is_grad_enabled()
+            or torch.jit.is_tracing() or torch.compiler.is_compiling()):
+        return x  # nothing to do, or a graph that a Python autograd Function cannot enter
+    return _ContiguousGrad.apply(x)
 
 
 def cat_channels(states: list[torch.Tensor]) -> torch.Tensor:
