@@ -39,13 +39,18 @@ def cluster():
 
 def kill_a_busy_worker(pid_dir: Path, finished: list[int], killed: list[int],
                        stop: threading.Event) -> None:
-    """Once 4 trials have finished, SIGKILL the worker process that started a trial last."""
+    """Once 4 trials have finished, SIGKILL the worker process of the next trial to start
+    (a trial in flight: the worker that started a trial last may have finished it already)."""
+    since = None
     while not stop.is_set():
-        if len(finished) >= 4:
-            latest = max(pid_dir.iterdir(), key=lambda p: p.stat().st_mtime)
-            os.kill(int(latest.name), signal.SIGKILL)
-            killed.append(int(latest.name))
-            return
+        if since is None and len(finished) >= 4:
+            since = time.time()
+        if since is not None:
+            started = [p for p in pid_dir.iterdir() if p.stat().st_mtime > since]
+            if started:
+                os.kill(int(started[0].name), signal.SIGKILL)
+                killed.append(int(started[0].name))
+                return
         time.sleep(0.01)
 
 
