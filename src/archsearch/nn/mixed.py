@@ -116,11 +116,7 @@ def mix(selector: Selector, compute: Callable[[int], torch.Tensor | None]) -> to
     """Option ``selector``'s output, or the weighted sum of the active options' outputs;
     None when nothing contributes (e.g. only ``none``). A straight-through selector: its
     option's output times its weight, plus the other weights (zero-valued; alone for ``none``)."""
-    def scaled(j: int, scale: torch.Tensor | None) -> torch.Tensor | None:
-        y = compute(j)
-        return y if y is None or scale is None else scale * y
-
-    return mix_scaled(selector, scaled)
+    return mix_scaled(selector, lambda j, scale: weigh(compute(j), scale))
 
 
 def mix_scaled(selector: Selector,

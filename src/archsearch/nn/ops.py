@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
+from archsearch.nn.mixed import weigh
 
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
@@ -51,10 +52,8 @@ def scaled_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor,
     folded into its affine transform, one ``batch_norm`` call whose weight gradient is the
     scale's: the same values as the product, without its elementwise pass forward and its
     two backward (the products of the mixing weights were ~6% of a DARTS search step)."""
-    if scale is None:
-        return bn(x)
-    if bn.track_running_stats:
-        return scale * bn(x)
+    if scale is None or bn.track_running_stats:
+        return weigh(bn(x), scale)
     # the affine parameters in the input's precision (float32 under bf16 autocast, as BN's own)
     scale = scale.to(x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32)
     # (C,), contiguous: with an expanded (stride-0) weight, torch 2.13's CPU batch_norm
@@ -112,8 +111,7 @@ class Scaled(nn.Sequential):
             x = module(x)
         if isinstance(last, nn.BatchNorm2d):
             return scaled_batch_norm(last, x, scale)
-        x = last(x)
-        return x if scale is None else scale * x
+        return weigh(last(x), scale)
 
 
 class ReLUFirst(Scaled):
@@ -130,7 +128,7 @@ class ReLUFirst(Scaled):
                 scale: torch.Tensor | None = None) -> torch.Tensor:
         if activated is None:
             return self.run_from(0, x, scale)
-        return self.run_from(1, activated, scale)
+        return self.run_from(1, activated, scale)  # the ReLU (module 0) already applied
 
 
 class ReLUConvBN(ReLUFirst):
@@ -276,8 +274,7 @@ def run_scaled(op: nn.Module, x: torch.Tensor, scale: torch.Tensor | None,
         return op(x, activated, scale)
     if isinstance(op, Scaled):
         return op(x, scale)
-    y = op(x)
-    return y if scale is None else scale * y
+    return weigh(op(x), scale)
 
 
 class ResNetBasicBlock(nn.Module):

@@ -121,7 +121,7 @@ class SearchCell(nn.Module):
         if k == SKIP and p > 0 and self.training and self.stride(i) == 1:
             y = op(x)
             y = y * torch.empty_like(y).bernoulli_(1 - p, generator=generator) / (1 - p)
-            return y if scale is None else scale * y
+            return weigh(y, scale)
         relu = activated() if activated is not None and starts_with_relu(op) else None
         return run_scaled(op, x, scale, relu)
 
