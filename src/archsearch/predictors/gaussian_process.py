@@ -25,6 +25,7 @@ import numpy as np
 
 from archsearch.encodings import vector_encoder
 from archsearch.predictors.base import Predictor, check_examples
+from archsearch.predictors.gp_posterior import marginal_posterior
 from archsearch.registry import PREDICTORS
 from archsearch.spaces.base import Architecture, SearchSpace
 
@@ -69,11 +70,9 @@ class GaussianProcessPredictor(Predictor):
 
         if self.model is None:
             raise RuntimeError("predict before fit")
-        with torch.no_grad():
-            posterior = self.model.posterior(self._inputs(archs))
-            mean = posterior.mean.squeeze(-1).numpy()  # (n,)
-            std = posterior.variance.clamp_min(0).sqrt().squeeze(-1).numpy()  # (n,)
-        return mean.astype(np.float64), std.astype(np.float64)
+        with torch.no_grad():  # each cell's marginal: no joint covariance of all of them
+            mean, std = marginal_posterior(self.model, self._inputs(archs))  # (n,), (n,)
+        return mean.numpy().astype(np.float64), std.numpy().astype(np.float64)
 
     def state_dict(self) -> dict[str, Any]:
         if self.model is None:

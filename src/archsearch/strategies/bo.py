@@ -12,10 +12,13 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
    - with ``hyperparameters="mcmc"`` (Snoek et al.'s integrated acquisition, their section
      3.1), draw ``mcmc_samples`` hyperparameter settings from their posterior (below) and
      make one GP of each;
-   - score the candidates with the acquisition: ``ei`` (``qLogExpectedImprovement`` over the
-     best result so far plus ``xi``), ``ucb`` (``qUpperConfidenceBound``, ``beta`` below) or
-     ``pi`` (``qProbabilityOfImprovement`` over the best plus ``xi``), Monte Carlo with a
-     seeded quasi-random sampler; under several GPs the acquisition is their mean (for
+   - score the candidates with the acquisition: ``ei`` (log expected improvement over the
+     best result so far plus ``xi``), ``ucb`` (upper confidence bound, ``beta`` below) or
+     ``pi`` (probability of improvement over the best plus ``xi``); with no proposal pending,
+     analytic on each candidate's marginal posterior (:mod:`~archsearch.predictors.gp_posterior`:
+     exact, and 20-50x cheaper over the 15,625 NB201 cells than GPyTorch's joint prediction),
+     else BoTorch's Monte Carlo ``qLogExpectedImprovement``, ``qUpperConfidenceBound`` or
+     ``qProbabilityOfImprovement`` with a seeded quasi-random sampler; under several GPs the acquisition is their mean (for
      ``ei``: the log of the mean EI, ``logsumexp`` of the log EIs minus ``log n``);
    - the proposals not yet told are fantasised: they are the acquisition's ``X_pending``, so
      that a candidate is scored jointly with them (its value is the batch's improvement over
@@ -135,6 +138,10 @@ def fit_gp(x: Any, y: Any, seed: int, start: dict[str, list[float]] | None = Non
 
 def acquisition_function(name: str, model: Any, best: float, beta: float, samples: int,
                          seed: int, pending: Any | None) -> Any:
+    """The acquisition of (b, 1, d) candidates: with nothing pending the analytic one on each
+    candidate's marginal posterior (exact, what the Monte Carlo estimate approximates, and
+    without GPyTorch's joint predictive covariance: :mod:`gp_posterior`), else the Monte Carlo
+    q-acquisition with the pending proposals fantasised."""
     import torch
     from botorch.acquisition import (
         qLogExpectedImprovement,
@@ -143,6 +150,10 @@ def acquisition_function(name: str, model: Any, best: float, beta: float, sample
     )
     from botorch.sampling import SobolQMCNormalSampler
 
+    from archsearch.predictors.gp_posterior import MarginalAcquisition
+
+    if pending is None:
+        return MarginalAcquisition(name, model, best, beta)
     sampler = SobolQMCNormalSampler(torch.Size([samples]), seed=seed)
     if name == "ei":
         return qLogExpectedImprovement(model, best, sampler=sampler, X_pending=pending)
@@ -207,7 +218,7 @@ class BayesianOptimisation(Strategy):
         self.observed: list[tuple[str, float]] = []  # (arch, objective) of each success
         self.n_random = 0  # initial random proposals made
         self.hypers: dict[str, list[float]] | None = None  # the last fit's, the next's start
-        self._all: tuple[list[Architecture], np.ndarray] | None = None  # enumeration, cached
+        self._all: tuple[list[Architecture], list[str], np.ndarray] | None = None  # enumerated
 
     def suggest(self) -> Architecture | None:
         if self.exhausted():
@@ -225,9 +236,10 @@ class BayesianOptimisation(Strategy):
         if self.space.size() <= self.enumerate_limit:
             if self._all is None:
                 archs = enumerate_space(self.space)
-                self._all = archs, np.stack([self.encode(a) for a in archs])
-            archs, x = self._all
-            keep = [i for i, a in enumerate(archs) if a.to_str() not in self.seen]
+                self._all = archs, [a.to_str() for a in archs], np.stack(
+                    [self.encode(a) for a in archs])
+            archs, keys, x = self._all
+            keep = [i for i, key in enumerate(keys) if key not in self.seen]
             return [archs[i] for i in keep], x[keep]
         found: list[Architecture] = []
         keys = set(self.seen)
