@@ -21,6 +21,7 @@ NeurIPS 2023), PI = Phi(u), UCB = mean + sqrt(beta) sigma; tests check them agai
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MIN_VARIANCE = 1e-12  # a floor under the posterior variance (its rounding can go below 0)
@@ -56,8 +57,6 @@ class MarginalAcquisition:
         self.name, self.model, self.best, self.beta = name, model, best, beta
 
     def __call__(self, x: Any) -> Any:
-        import math
-
         import torch
         from botorch.acquisition.analytic import _log_ei_helper
 
