@@ -14,12 +14,14 @@ BoTorch and GPyTorch (the optional extra ``archsearch[bo]``).
      make one GP of each;
    - score the candidates with the acquisition: ``ei`` (log expected improvement over the
      best result so far plus ``xi``), ``ucb`` (upper confidence bound, ``beta`` below) or
-     ``pi`` (probability of improvement over the best plus ``xi``); with no proposal pending,
-     analytic on each candidate's marginal posterior (:mod:`~archsearch.predictors.gp_posterior`:
-     exact, and 20-50x cheaper over the 15,625 NB201 cells than GPyTorch's joint prediction),
-     else BoTorch's Monte Carlo ``qLogExpectedImprovement``, ``qUpperConfidenceBound`` or
-     ``qProbabilityOfImprovement`` with a seeded quasi-random sampler; under several GPs the acquisition is their mean (for
-     ``ei``: the log of the mean EI, ``logsumexp`` of the log EIs minus ``log n``);
+     ``pi`` (probability of improvement over the best plus ``xi``); with no proposal
+     pending, analytic on each candidate's marginal posterior
+     (:mod:`~archsearch.predictors.gp_posterior`: exact, and over the 15,625 NB201 cells
+     15-20x cheaper than BoTorch's analytic acquisitions through GPyTorch's prediction), else
+     BoTorch's Monte Carlo ``qLogExpectedImprovement``, ``qUpperConfidenceBound`` or
+     ``qProbabilityOfImprovement`` with a seeded quasi-random sampler; under several GPs the
+     acquisition is their mean (for ``ei``: the log of the mean EI, ``logsumexp`` of the log
+     EIs minus ``log n``);
    - the proposals not yet told are fantasised: they are the acquisition's ``X_pending``, so
      that a candidate is scored jointly with them (its value is the batch's improvement over
      what the pending ones are expected to bring), and proposals made in parallel differ;
