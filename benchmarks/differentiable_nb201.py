@@ -9,18 +9,23 @@ on each of the 6 edges) at the scale given by ``--channels`` and ``--cells`` (ce
 for ``--epochs`` epochs, with each method's official optimiser settings (``archsearch methods
 M``). Reported per run: the derived cell of the last epoch (of the stopping epoch for DARTS+),
 its 200-epoch CIFAR-10 test accuracy in ``nb201_cifar10.csv``, whether it is parameter-free (no
-convolution on a path from the input to the output: the table's ``unique_str`` names none), its
-skip connections, and the same per epoch.
+convolution on a path from the input to the output: the table's ``unique_str`` names none),
+whether it is disconnected (no path from the input to the output at all: a constant output,
+10%), its skip connections, and the same per epoch.
 
 Variants (``--variants``): ``darts`` (first order, the method's defaults: BatchNorm on batch
 statistics without affine parameters, as AutoDL's search cells), ``darts-bn-running`` (the
 lever taken away: BatchNorm with running statistics and affine parameters, PyTorch's default),
 ``darts-beta`` (beta-DARTS' regulariser, ``beta_decay=24.5``: the official schedule's value at
 its last epoch), ``darts-plus`` (DARTS+ early stopping; ``stable_epochs=3`` on short runs),
-``darts-2nd`` (second order), ``gdas``, ``snas``, ``pc-darts`` (K=4). The skip cap
-(``--method-opt max_skips=K`` of DARTS) changes only the derived cell, not the training, so it
-is read off the ``darts`` runs' last alpha (``space.derive_capped``) for K = 1 and 2; a run with
-the option derives the same cell (tests/oneshot/test_darts.py).
+``darts-2nd`` (second order), ``gdas``, ``snas``, ``pc-darts`` (K=4). The derive's
+levers, the skip cap (``--method-opt max_skips=K`` of DARTS) and ``none`` left out of the argmax
+(``none_in_derive=false``), change only the derived cell, not the training, so they are read off
+the last alpha of each DARTS-derived run (``space.derive_capped``, ``space.derive(...,
+include_none=False)``) for K = 1 and 2, alone and together; a run with the options derives the
+same cell (tests/oneshot/test_darts.py). The last softmax(alpha) is kept in the JSON
+(``last_weights``, 6 edges x the 5 ops in ``OPS`` order) so that any other derive can be read
+off later.
 
 ``--alpha-lr-scale S`` multiplies every method's architecture learning rate (its resolved
 ``alpha_lr``; PC-DARTS' beta shares it) by S: a compressed schedule. At the official rates
@@ -65,6 +70,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 DEFAULT_VARIANTS = ("darts", "gdas", "pc-darts", "snas", "darts-beta", "darts-plus",
                     "darts-bn-running")
 CAPS = (1, 2)
+# variants whose last alpha is read again by the derive's levers (DARTS' own derive options)
+DERIVE_LEVERS = ("darts", "darts-beta", "darts-plus", "darts-bn-running", "darts-2nd")
+LEVER_NAMES = {f"capped_{c}": f"skip cap {c}" for c in CAPS} | {
+    "no_none": "none left out"} | {f"no_none_capped_{c}": f"none left out, skip cap {c}"
+                                   for c in CAPS}
 
 
 def load_truth() -> tuple[dict[str, float], dict[str, str]]:
@@ -111,18 +121,42 @@ def one_run(variant: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:
                            "stopped_by": epochs[-1].get("stopped_by") if epochs else None,
                            "per_epoch": [e["derived"] for e in epochs],
                            "seconds": round(time.perf_counter() - start, 1)}
-    if variant == "darts":  # the skip cap, read off the last alpha
-        state = torch.load(folder / "darts.pt", map_location="cpu", weights_only=False)
+    if variant in DERIVE_LEVERS:  # the derive's levers, read off the last alpha
+        state = torch.load(folder / f"{method}.pt", map_location="cpu", weights_only=False)
         weights = list(torch.softmax(state["alphas"][0], dim=-1))
-        space = SPACES.create("nb201")
-        for cap in CAPS:
-            row[f"capped_{cap}"] = space.derive_capped(weights, cap).to_str()
+        row["last_weights"] = [[round(float(x), 5) for x in w] for w in weights]
+        row |= derived_by_levers(SPACES.create("nb201"), weights)
     return row
+
+
+def derived_by_levers(space: Any, weights: list[Any]) -> dict[str, str]:
+    """The cells the derive's levers make of one alpha: the skip cap (``max_skips``), ``none``
+    left out (``none_in_derive=False``), and both."""
+    cells = {}
+    for include_none in (True, False):
+        prefix = "" if include_none else "no_none_"
+        if not include_none:
+            cells["no_none"] = space.derive(weights, include_none=False).to_str()
+        for cap in CAPS:
+            cells[f"{prefix}capped_{cap}"] = space.derive_capped(
+                weights, cap, include_none=include_none).to_str()
+    return cells
 
 
 def judge(arch: str, acc: dict[str, float], unique: dict[str, str]) -> dict[str, Any]:
     return {"truth": acc[arch], "parameter_free": "conv" not in unique[arch],
-            "skips": arch.count("skip_connect")}
+            "disconnected": not reaches_output(arch), "skips": arch.count("skip_connect")}
+
+
+def reaches_output(arch: str) -> bool:
+    """Whether a path of edges that are not ``none`` leads from the cell's input to its output
+    (``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``: node j's incoming edges, from node i)."""
+    reached = {0}
+    for j, node in enumerate(arch.strip("|").split("|+|"), start=1):
+        if any(op != "none" and int(i) in reached
+               for op, i in (edge.split("~") for edge in node.split("|"))):
+            reached.add(j)
+    return 3 in reached
 
 
 def summary(name: str, judged: list[dict[str, Any]]) -> dict[str, Any]:
@@ -130,6 +164,7 @@ def summary(name: str, judged: list[dict[str, Any]]) -> dict[str, Any]:
     return {"variant": name, "seeds": len(accs), "mean": float(np.mean(accs)),
             "std": float(np.std(accs)), "min": float(np.min(accs)),
             "parameter_free": sum(j["parameter_free"] for j in judged),
+            "disconnected": sum(j["disconnected"] for j in judged),
             "skips": [j["skips"] for j in judged]}
 
 
@@ -166,18 +201,20 @@ def main() -> None:
     for v in args.variants:
         mine = [r for r in rows if r["variant"] == v]
         table.append(summary(v, mine))
-        if v == "darts":
-            for cap in CAPS:
-                table.append(summary(f"darts, skip cap {cap}", [
-                    judge(r[f"capped_{cap}"], acc, unique) for r in mine]))
+        if v in DERIVE_LEVERS:
+            for key, lever in LEVER_NAMES.items():
+                table.append(summary(f"{v}, {lever}", [judge(r[key], acc, unique)
+                                                         for r in mine]))
     print(f"\nNB201 supernet {args.channels} channels, {args.cells} cell(s) per stage, "
           f"{args.epochs} epochs, alpha's learning rate x{args.alpha_lr_scale:g}, "
           f"seeds {args.seeds}")
-    print("| variant | test acc. (mean ± std) | min | parameter-free | skips per seed |")
-    print("|---|---|---|---|---|")
+    print("| variant | test acc. (mean ± std) | min | parameter-free | no path to the output "
+          "| skips per seed |")
+    print("|---|---|---|---|---|---|")
     for t in table:
         print(f"| {t['variant']} | {t['mean']:.2f} ± {t['std']:.2f} | {t['min']:.2f} | "
-              f"{t['parameter_free']} of {t['seeds']} | {t['skips']} |")
+              f"{t['parameter_free']} of {t['seeds']} | {t['disconnected']} of {t['seeds']} "
+              f"| {t['skips']} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"config": vars(args), "runs": rows,
                                                "table": table}, indent=2))

@@ -325,6 +325,22 @@ def test_beta_decay_adds_its_gradient_rising_linearly_over_the_epochs(images: st
 
 
 
+def test_none_in_derive_off_leaves_none_out_of_the_cell_and_needs_nb201(images: str) -> None:
+    from archsearch.spaces.nb201 import OPS
+
+    plain, without = make(images, "nb201"), make(images, "nb201", none_in_derive=False)
+    for search in (plain, without):
+        with torch.no_grad():
+            search.alphas[0].zero_()
+            search.alphas[0][:, OPS.index("none")] = 2.0
+            search.alphas[0][:, OPS.index("avg_pool_3x3")] = 1.0
+    assert plain.current_arch().ops == ("none",) * 6
+    assert without.current_arch().ops == ("avg_pool_3x3",) * 6
+    assert without.derive()[0] == without.current_arch()  # what each epoch records
+    with pytest.raises(UserError, match="none_in_derive: space 'darts' never derives none"):
+        make(images, "darts", none_in_derive=False)
+
+
 def test_max_skips_caps_the_derived_cell_and_needs_a_capped_derive(images: str,
                                                                   monkeypatch) -> None:
     from archsearch.spaces.nb201 import OPS, NB201Space

@@ -112,3 +112,20 @@ def test_derive_capped_gives_the_weakest_extra_skips_their_next_best_op() -> Non
         "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "skip_connect")
     assert space.derive_capped(weights, 5) == space.derive(weights)  # under the cap: unchanged
     assert "skip_connect" not in space.derive_capped(weights, 0).ops
+
+
+def test_derive_without_none_takes_each_edges_strongest_other_op() -> None:
+    space = NB201Space()
+    rows = torch.full((6, 5), 0.1)
+    rows[:, OPS.index("none")] = 0.5  # none wins every edge
+    rows[:, OPS.index("nor_conv_3x3")] = torch.tensor([0.3, 0.2, 0.3, 0.2, 0.3, 0.2])
+    rows[:, OPS.index("skip_connect")] = torch.tensor([0.2, 0.3, 0.2, 0.3, 0.2, 0.25])
+    weights = list(rows)
+    assert space.derive(weights).ops == ("none",) * 6  # AutoDL's rule counts it
+    conv, skip = "nor_conv_3x3", "skip_connect"
+    assert space.derive(weights, include_none=False).ops == (conv, skip, conv, skip, conv, skip)
+    # capped and without none: the weakest extra skips (edge 5, then 1: ties go to the first
+    # edge) fall to their next best op that is not none
+    assert space.derive_capped(weights, 1, include_none=False).ops == (
+        conv, conv, conv, skip, conv, conv)
+    assert space.derive_capped(weights, 1).ops == ("none",) * 6

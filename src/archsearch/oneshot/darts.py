@@ -45,6 +45,12 @@ over the epochs to ``beta_decay`` at the last. The official code's lambda is 50 
 reproduces it. First order as the official code (with ``order=2`` the regulariser is added to
 the unrolled gradient).
 
+``none_in_derive=False`` (nb201; on by default, as AutoDL's code) leaves ``none`` out of the
+derived cell's argmax, the DARTS paper's rule for its own space: DARTS on NB201 also fails by
+cutting edges (``none`` winning every edge out of the input leaves a constant output, 10%), and
+this lever removes that failure mode by construction; ``max_skips`` removes the other, the cell
+of skips. Both change only the derive, not the training.
+
 Not followed: the official ``infer`` scores the relaxed supernet on the whole validation half
 every epoch, in evaluation mode (BatchNorm's running statistics); here ``derive_batches``
 minibatches (CPU budgets), with the estimator's BatchNorm setting (by default batch
@@ -60,6 +66,7 @@ and SNAS.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +102,10 @@ class DARTSConfig(AlphaConfig):
                                    "this many skip connections, the weakest skips taking their "
                                    "next best op (space.derive_capped, P-DARTS' final rule; "
                                    "None: off)", minimum=0)
+    none_in_derive: bool = option(True, "nb201: the derived cell's argmax per edge counts the "
+                                  "none op (AutoDL's rule); False: the strongest op but none "
+                                  "(the DARTS paper's rule), so that no edge of the derived "
+                                  "cell is cut")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,6 +135,10 @@ class DARTS(AlphaSearch):
         if config.max_skips is not None and not hasattr(self.space, "derive_capped"):
             raise UserError(f"max_skips: space {self.space.name!r} has no capped derive "
                             "(darts and nb201 have one); leave max_skips unset")
+        if not config.none_in_derive and "include_none" not in inspect.signature(
+                self.space.derive).parameters:  # type: ignore[attr-defined]
+            raise UserError(f"none_in_derive: space {self.space.name!r} never derives none "
+                            "(nb201 does, by default); leave none_in_derive unset")
         device = getattr(estimator, "device", torch.device("cpu"))
         arch = [*self.alphas, *self.extra_parameters(self.init_generator, device)]
         self.optimizer = config.adam(arch)
@@ -156,11 +171,13 @@ class DARTS(AlphaSearch):
         return self.estimator.epoch_stats()
 
     def current_arch(self) -> Architecture:
-        """``space.derive`` of softmax(alpha), or with ``max_skips`` its capped derive."""
+        """``space.derive`` of softmax(alpha), or with ``max_skips`` its capped derive (with
+        ``none_in_derive=False``, ``none`` left out of either)."""
+        space: Any = self.space
+        options = {} if self.config.none_in_derive else {"include_none": False}
         if self.config.max_skips is None:
-            return super().current_arch()
-        return self.space.derive_capped(  # type: ignore[attr-defined]
-            self.weights(), self.config.max_skips)
+            return space.derive(self.weights(), **options)
+        return space.derive_capped(self.weights(), self.config.max_skips, **options)
 
     def scored_paths(self) -> dict[str, Any]:
         """The relaxed supernet (``relaxed_score``: what the official ``infer`` reports)."""

@@ -328,28 +328,35 @@ class NB201Space(SearchSpace):
         each node's incoming edges)."""
         return EDGES
 
-    def derive(self, weights: Sequence[torch.Tensor]) -> NB201Cell:
+    def derive(self, weights: Sequence[torch.Tensor], include_none: bool = True) -> NB201Cell:
         """The cell of relaxed weights (one vector over the 5 ops per edge, e.g. softmax(alpha)):
         per edge the heaviest op, ``none`` included (AutoDL's NB201 DARTS/GDAS ``genotype()``;
-        ties: the earlier op)."""
+        ties: the earlier op). ``include_none=False``: the heaviest op but ``none`` (the DARTS
+        paper's rule for its own space, where ``none`` never enters a genotype), so that no edge
+        is cut: a lever against the collapse to a cell without a path from input to output."""
         if len(weights) != len(EDGES):
             raise ArchitectureError(f"nb201: derive needs {len(EDGES)} weight vectors, got "
                                     f"{len(weights)}")
-        return NB201Cell(tuple(OPS[int(torch.argmax(w.detach().float()))] for w in weights))
+        rows = torch.stack([w.detach().float().cpu() for w in weights])  # (6, 5)
+        if not include_none:
+            rows[:, OPS.index("none")] = float("-inf")
+        return NB201Cell(tuple(OPS[int(i)] for i in torch.argmax(rows, dim=-1)))
 
-    def derive_capped(self, weights: Sequence[torch.Tensor], max_skips: int) -> NB201Cell:
+    def derive_capped(self, weights: Sequence[torch.Tensor], max_skips: int,
+                      include_none: bool = True) -> NB201Cell:
         """``derive`` with at most ``max_skips`` skip connections (the skip cap against the
         collapse to a cell of skips, P-DARTS' rule as the darts space applies it): while more
         edges take ``skip_connect``, the one whose skip weighs least (ties: the first edge) takes
-        its next best op, ``none`` included. A cell with fewer is unchanged."""
-        cell = self.derive(weights)
+        its next best op (``none`` included unless ``include_none=False``). A cell with fewer is
+        unchanged."""
+        cell = self.derive(weights, include_none)
         rows = torch.stack([w.detach().float().cpu() for w in weights]).clone()  # (6, 5)
         skip = OPS.index("skip_connect")
         skips = [e for e, op in enumerate(cell.ops) if op == "skip_connect"]
         for edge in sorted(skips, key=lambda e: (float(rows[e, skip]), e))[:max(
                 len(skips) - max_skips, 0)]:
             rows[edge, skip] = float("-inf")
-        return self.derive(list(rows))
+        return self.derive(list(rows), include_none)
 
     def build(
         self, arch: Architecture, channels: int = 16, cells_per_stage: int = 5,
