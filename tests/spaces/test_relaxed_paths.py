@@ -112,3 +112,29 @@ def test_a_node_s_relu_runs_once_for_all_its_relu_first_ops(name: str, monkeypat
     torch.testing.assert_close(shared, alone, rtol=1e-12, atol=1e-12)
     for g, h in zip(grads, torch.autograd.grad(alone.square().sum(), list(model.parameters()))):
         torch.testing.assert_close(g, h, rtol=1e-10, atol=1e-12)
+
+
+def test_nb201_pools_each_node_once_with_the_values_and_gradients_of_pooling_each_edge(
+        monkeypatch) -> None:
+    from archsearch.nn.ops import Pool
+    from archsearch.spaces.nb201 import NB201CellModule
+
+    _, model = supernet("nb201")
+    pooled: list[int] = []
+    for m in model.modules():
+        if isinstance(m, Pool):
+            m.register_forward_hook(lambda *_: pooled.append(1))
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    weights = tuple(torch.softmax(torch.randn(5, dtype=torch.float64), 0).requires_grad_()
+                    for _ in range(6))
+    folded = model(x, Relaxed(weights))
+    assert len(pooled) == 3 * 3  # 3 cells (1 per stage), one pooling per node
+    grads = torch.autograd.grad(folded.square().sum(), [*weights, *model.parameters()])
+    monkeypatch.setattr(NB201CellModule, "folds_pool", lambda self, sel: False)
+    pooled.clear()
+    each = model(x, Relaxed(weights))
+    assert len(pooled) == 3 * 6  # every edge its own pooling
+    torch.testing.assert_close(folded, each, rtol=1e-12, atol=1e-12)
+    for g, h in zip(grads, torch.autograd.grad(each.square().sum(),
+                                               [*weights, *model.parameters()])):
+        torch.testing.assert_close(g, h, rtol=1e-10, atol=1e-12)

@@ -53,6 +53,7 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to_node, from_node) for each edge, in the order of the canonical string
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 N_NODES = 4
+POOL = OPS.index("avg_pool_3x3")
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,13 @@ def make_op(op: str, channels: int, bn: dict[str, bool] | None = None) -> nn.Mod
     raise ValueError(op)
 
 
+def add(total: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
+    """A running sum of maps, None while nothing is in it."""
+    if y is None:
+        return total
+    return y if total is None else total + y
+
+
 class NB201CellModule(nn.Module):
     """Node j = sum over i < j of op_ij(node i); the cell's output is node 3.
 
@@ -256,15 +264,32 @@ class NB201CellModule(nn.Module):
         nodes = [x]
         activated = [relu_once(x)]  # node i's ReLU, computed once when first asked for
         for j in range(1, N_NODES):
-            total = None
+            total = pooled = None  # pooled: sum of w_pool * node i over the folding edges
             for e, (t, i) in enumerate(EDGES):
-                if t == j:
-                    y = weigh(self.edge(e, nodes[i], sels[e], activated[i]), weights[e])
-                    if y is not None:
-                        total = y if total is None else total + y
+                if t != j:
+                    continue
+                sel = sels[e]
+                if self.folds_pool(sel):
+                    w, active = sel  # type: ignore[misc]
+                    scale = w[POOL] if weights[e] is None else w[POOL] * weights[e]
+                    pooled = add(pooled, scale * nodes[i])
+                    sel = (w, tuple(k for k in active if k != POOL))
+                total = add(total, weigh(self.edge(e, nodes[i], sel, activated[i]), weights[e]))
+            if pooled is not None:  # one pooling for the node: sum_i w_i pool(x_i) = pool(...)
+                total = add(total, self.ops[EDGES.index((j, 0))][OPS[POOL]](pooled))
             nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
             activated.append(relu_once(nodes[-1]))
         return nodes[-1]
+
+    def folds_pool(self, sel: Selector) -> bool:
+        """Whether an edge's weighted average pooling joins its node's one pooling: average
+        pooling is linear, so the weighted sum of the pooled inputs (times their edges'
+        weights, if any) is the pooling of their weighted sum: half the poolings of a relaxed
+        cell, forward and backward. Only for weights over several ops (not a choice, a
+        straight-through sample or one active op: those run their own op's module) on whole
+        channels (not PC-DARTS' partial edges)."""
+        return (not self.fixed and self.partial == 1 and isinstance(sel, tuple)
+                and len(sel[1]) > 1 and POOL in sel[1])
 
     def edge(self, e: int, x: torch.Tensor, sel: Selector,
              activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
