@@ -17,7 +17,9 @@ Variants (``--variants``): ``darts`` (first order, the method's defaults: BatchN
 statistics without affine parameters, as AutoDL's search cells), ``darts-bn-running`` (the
 lever taken away: BatchNorm with running statistics and affine parameters, PyTorch's default),
 ``darts-beta`` (beta-DARTS' regulariser, ``beta_decay=24.5``: the official schedule's value at
-its last epoch), ``darts-plus`` (DARTS+ early stopping; ``stable_epochs=3`` on short runs),
+its last epoch), ``darts-robust`` (the two together that make DARTS on NB201 not collapse here:
+``beta_decay=24.5`` and ``none_in_derive=false``, so its answer is the run's own), ``darts-plus``
+(DARTS+ early stopping; ``stable_epochs=3`` on short runs),
 ``darts-2nd`` (second order), ``gdas``, ``snas``, ``pc-darts`` (K=4). The derive's
 levers, the skip cap (``--method-opt max_skips=K`` of DARTS) and ``none`` left out of the argmax
 (``none_in_derive=false``), change only the derived cell, not the training, so they are read off
@@ -27,6 +29,8 @@ same cell (tests/oneshot/test_darts.py). The last softmax(alpha) is kept in the 
 (``last_weights``, 6 edges x the 5 ops in ``OPS`` order) so that any other derive can be read
 off later.
 
+``--arch-start-epoch N`` gives the DARTS and DARTS+ variants the warm-up lever
+(``arch_start_epoch=N``: the weights train alone for N epochs before alpha's first step).
 ``--alpha-lr-scale S`` multiplies every method's architecture learning rate (its resolved
 ``alpha_lr``; PC-DARTS' beta shares it) by S: a compressed schedule. At the official rates
 alpha barely moves in a CPU-sized search (a 10-epoch DARTS on 5,000 images takes 780 alpha
@@ -61,6 +65,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "darts": ("darts", {}, {}),
     "darts-bn-running": ("darts", {}, {"bn_affine": True, "bn_track": True}),
     "darts-beta": ("darts", {"beta_decay": 24.5}, {}),
+    "darts-robust": ("darts", {"beta_decay": 24.5, "none_in_derive": False}, {}),
     "darts-plus": ("darts-plus", {"stable_epochs": 3}, {}),
     "darts-2nd": ("darts", {"order": 2}, {}),
     "gdas": ("gdas", {}, {}),
@@ -71,7 +76,8 @@ DEFAULT_VARIANTS = ("darts", "gdas", "pc-darts", "snas", "darts-beta", "darts-pl
                     "darts-bn-running")
 CAPS = (1, 2)
 # variants whose last alpha is read again by the derive's levers (DARTS' own derive options)
-DERIVE_LEVERS = ("darts", "darts-beta", "darts-plus", "darts-bn-running", "darts-2nd")
+DERIVE_LEVERS = ("darts", "darts-beta", "darts-robust", "darts-plus", "darts-bn-running",
+                 "darts-2nd")
 LEVER_NAMES = {f"capped_{c}": f"skip cap {c}" for c in CAPS} | {
     "no_none": "none left out"} | {f"no_none_capped_{c}": f"none left out, skip cap {c}"
                                    for c in CAPS}
@@ -101,6 +107,8 @@ def one_run(variant: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:
     if args["alpha_lr_scale"] != 1:
         method_options = {**method_options, "alpha_lr": args["alpha_lr_scale"] * resolve(
             RunConfig(method=method, space="nb201"))["method"]["alpha_lr"]}
+    if args["arch_start_epoch"] and method in ("darts", "darts-plus"):
+        method_options = {**method_options, "arch_start_epoch": args["arch_start_epoch"]}
     supernet = {"channels": args["channels"], "cells_per_stage": args["cells"]}
     if method == "pc-darts":
         supernet["partial_channels"] = 4  # the preset's K, repeated as a given supernet must
@@ -178,6 +186,9 @@ def main() -> None:
     p.add_argument("--alpha-lr-scale", type=float, default=1.0,
                    help="every method's architecture learning rate times this (a compressed "
                         "schedule: alpha moves in few epochs as far as in the official many)")
+    p.add_argument("--arch-start-epoch", type=int, default=0,
+                   help="DARTS' and DARTS+'s warm-up: epochs of weights alone before alpha's "
+                        "first step (0: none, the methods' default)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--data", default=str(DATA / "cifar10_train10k.npz"))
     p.add_argument("--runs", default="runs/differentiable_nb201")
@@ -206,8 +217,8 @@ def main() -> None:
                 table.append(summary(f"{v}, {lever}", [judge(r[key], acc, unique)
                                                          for r in mine]))
     print(f"\nNB201 supernet {args.channels} channels, {args.cells} cell(s) per stage, "
-          f"{args.epochs} epochs, alpha's learning rate x{args.alpha_lr_scale:g}, "
-          f"seeds {args.seeds}")
+          f"{args.epochs} epochs, alpha's learning rate x{args.alpha_lr_scale:g}, warm-up "
+          f"{args.arch_start_epoch} epochs, seeds {args.seeds}")
     print("| variant | test acc. (mean ± std) | min | parameter-free | no path to the output "
           "| skips per seed |")
     print("|---|---|---|---|---|---|")

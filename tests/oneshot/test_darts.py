@@ -325,6 +325,19 @@ def test_beta_decay_adds_its_gradient_rising_linearly_over_the_epochs(images: st
 
 
 
+def test_the_warm_up_keeps_alpha_until_arch_start_epoch(images: str, caplog) -> None:
+    search = make(images, "nb201", epochs=2, arch_start_epoch=1)
+    start = [a.detach().clone() for a in search.alphas]
+    search.run_epoch()
+    assert all(torch.equal(a, s) for a, s in zip(search.alphas, start))  # epoch 0: frozen
+    search.run_epoch()
+    assert all(not torch.equal(a, s) for a, s in zip(search.alphas, start))  # epoch 1: steps
+    assert search.optimizer.state_dict()["state"][0]["step"] == search.estimator.steps_per_epoch
+    with caplog.at_level("WARNING"):
+        make(images, "nb201", epochs=2, arch_start_epoch=2)
+    assert "alpha never steps" in caplog.text
+
+
 def test_none_in_derive_off_leaves_none_out_of_the_cell_and_needs_nb201(images: str) -> None:
     from archsearch.spaces.nb201 import OPS
 

@@ -45,6 +45,11 @@ over the epochs to ``beta_decay`` at the last. The official code's lambda is 50 
 reproduces it. First order as the official code (with ``order=2`` the regulariser is added to
 the unrolled gradient).
 
+``arch_start_epoch`` (off by default) is the warm-up of PC-DARTS (and of P-DARTS, SDARTS,
+DARTS-): the weights train alone for that many epochs before alpha's first step, so that alpha's
+first gradients compare trained ops rather than the parameter-free ones against untrained
+convolutions, which favours the former early.
+
 ``none_in_derive=False`` (nb201; on by default, as AutoDL's code) leaves ``none`` out of the
 derived cell's argmax, the DARTS paper's rule for its own space: DARTS on NB201 also fails by
 cutting edges (``none`` winning every edge out of the input leaves a constant output, 10%), and
@@ -67,6 +72,7 @@ and SNAS.
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +84,8 @@ from archsearch.oneshot.alphas import AlphaConfig, AlphaSearch
 from archsearch.oneshot.base import SupernetEstimator
 from archsearch.oneshot.darts_architect import Architect
 from archsearch.spaces.base import Architecture
+
+log = logging.getLogger(__name__)
 
 # the weights' side of the official search (cnn/train_search.py): the estimator's options
 ESTIMATOR_DEFAULTS: dict[str, Any] = {
@@ -102,6 +110,9 @@ class DARTSConfig(AlphaConfig):
                                    "this many skip connections, the weakest skips taking their "
                                    "next best op (space.derive_capped, P-DARTS' final rule; "
                                    "None: off)", minimum=0)
+    arch_start_epoch: int = option(0, "the warm-up: epochs that train only the weights before "
+                                   "alpha starts to step (PC-DARTS' official 15 of 50; 0: off)",
+                                   minimum=0)
     none_in_derive: bool = option(True, "nb201: the derived cell's argmax per edge counts the "
                                   "none op (AutoDL's rule); False: the strongest op but none "
                                   "(the DARTS paper's rule), so that no edge of the derived "
@@ -139,6 +150,9 @@ class DARTS(AlphaSearch):
                 self.space.derive).parameters:  # type: ignore[attr-defined]
             raise UserError(f"none_in_derive: space {self.space.name!r} never derives none "
                             "(nb201 does, by default); leave none_in_derive unset")
+        if config.arch_start_epoch >= config.epochs:
+            log.warning("%s: arch_start_epoch %d >= epochs %d: alpha never steps",
+                        type(self).__name__, config.arch_start_epoch, config.epochs)
         device = getattr(estimator, "device", torch.device("cpu"))
         arch = [*self.alphas, *self.extra_parameters(self.init_generator, device)]
         self.optimizer = config.adam(arch)
@@ -153,7 +167,10 @@ class DARTS(AlphaSearch):
 
     def alpha_step(self, train: Any, val: Any) -> None:
         """One Adam step of alpha on the validation batch (order 2: through an unrolled weight
-        step on the training batch)."""
+        step on the training batch), from epoch ``arch_start_epoch`` on (the validation batch
+        is drawn either way, as PC-DARTS' official loop draws it)."""
+        if self.epoch < self.config.arch_start_epoch:
+            return
         for param, grad in zip(self.architect.alphas, self.architect.gradients(train, val)):
             param.grad = grad
         if self.config.beta_decay > 0:

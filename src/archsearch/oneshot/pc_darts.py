@@ -68,7 +68,8 @@ class PCDARTSConfig(DARTSConfig):
     order: int = option(1, "first order only (the official search)", choices=(1,))
     alpha_lr: float = option(6e-4, "alpha's and beta's Adam learning rate", minimum=0)
     arch_start_epoch: int = option(15, "epochs that train only the weights before alpha and "
-                                   "beta start to step (the official: 15 of 50)", minimum=0)
+                                   "beta start to step (the official: 15 of 50; DARTS' "
+                                   "warm-up option, on here)", minimum=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,9 +91,6 @@ class PCDARTS(DARTS):
         if k == 1:
             log.warning("pc-darts on a supernet without partial channels (partial_channels=1): "
                         "DARTS with edge normalisation")
-        if config.arch_start_epoch >= config.epochs:
-            log.warning("pc-darts: arch_start_epoch %d >= epochs %d: alpha and beta never step",
-                        config.arch_start_epoch, config.epochs)
 
     def extra_parameters(self, generator: torch.Generator,
                          device: torch.device) -> list[torch.nn.Parameter]:
@@ -133,14 +131,6 @@ class PCDARTS(DARTS):
         """What derive ranks: each edge's softmax(alpha) times its edge weight (detached)."""
         scale = self.edge_weights(detach=True)
         return [row * s for row, s in zip(super().weights(), scale)]
-
-    # ---- the loop ---------------------------------------------------------------------------
-
-    def alpha_step(self, train: Any, val: Any) -> None:
-        """DARTS' step of alpha (and beta), from epoch ``arch_start_epoch`` on (the
-        validation batch is drawn either way, as the official loop draws it)."""
-        if self.epoch >= self.config.arch_start_epoch:
-            super().alpha_step(train, val)
 
     # ---- resume ---------------------------------------------------------------------------
 
