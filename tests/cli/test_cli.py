@@ -265,3 +265,14 @@ def test_nas_rl_search_on_the_nasrl_space_retrains_the_best(tmp_path: Path, caps
     records = SQLiteStorage(run / "trials.db").trials()
     assert [r.arch.count("|") + 1 for r in records] == [1, 2, 3]  # the curriculum's depths
     assert all("val_acc_max_last" in r.metrics for r in records)
+
+
+def test_options_read_python_literals_and_toml_booleans() -> None:
+    from archsearch.cli.common import parse_options
+    from archsearch.errors import UserError
+
+    assert parse_options(["a=false", "b=TRUE", "c=False", "d=3", "e=[1, 2]", "f=text"],
+                         "--method-opt") == {"a": False, "b": True, "c": False, "d": 3,
+                                             "e": [1, 2], "f": "text"}
+    with pytest.raises(UserError, match="--method-opt takes KEY=VALUE"):
+        parse_options(["nokey"], "--method-opt")

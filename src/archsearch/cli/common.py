@@ -17,12 +17,16 @@ DB_NAME = "trials.db"
 
 
 def parse_options(items: Iterable[str] | None, flag: str) -> dict[str, Any]:
-    """``["k=v", ...]`` -> dict, values read as Python literals where they parse (else text)."""
+    """``["k=v", ...]`` -> dict, values read as Python literals where they parse (else text);
+    ``true`` and ``false`` in any case are booleans, as in the TOML of a run's config."""
     options: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"{flag} takes KEY=VALUE, got {item!r}")
+        if raw.lower() in ("true", "false"):
+            options[key] = raw.lower() == "true"
+            continue
         try:
             options[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
