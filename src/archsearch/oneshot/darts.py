@@ -47,8 +47,8 @@ the unrolled gradient).
 
 ``arch_start_epoch`` (off by default) is the warm-up of PC-DARTS (and of P-DARTS, SDARTS,
 DARTS-): the weights train alone for that many epochs before alpha's first step, so that alpha's
-first gradients compare trained ops rather than the parameter-free ones against untrained
-convolutions, which favours the former early.
+first gradients weigh trained convolutions against the parameter-free ops, not untrained ones
+(which lose to the parameter-free ops early whatever their worth).
 
 ``none_in_derive=False`` (nb201; on by default, as AutoDL's code) leaves ``none`` out of the
 derived cell's argmax, the DARTS paper's rule for its own space: DARTS on NB201 also fails by
