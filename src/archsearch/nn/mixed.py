@@ -133,9 +133,7 @@ def mix_scaled(selector: Selector,
     weights, active = selector
     total = None
     for j in active:
-        y = compute(j, weights[j])
-        if y is not None:
-            total = y if total is None else total + y
+        total = add_maps(total, compute(j, weights[j]))
     return total
 
 
@@ -163,6 +161,13 @@ def chosen(selector: Selector) -> int | None:
     if isinstance(selector, Sampled):
         return selector.index
     return selector[1][0] if len(selector[1]) == 1 else None
+
+
+def add_maps(total: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
+    """A running sum of outputs, None while nothing is in it (``y`` None: nothing to add)."""
+    if y is None:
+        return total
+    return y if total is None else total + y
 
 
 def node_sum(total: torch.Tensor | None, zeros: Callable[[], torch.Tensor]) -> torch.Tensor:

@@ -45,6 +45,7 @@ from torch import nn
 from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import (
     Selector,
+    add_maps,
     edge_weights,
     mix_scaled,
     node_sum,
@@ -150,10 +151,8 @@ class SearchCell(nn.Module):
         for j in range(2, N_NODES + 2):
             total = None
             for i in range(j):
-                y = weigh(self.edge(i, j, states[i], sels[e], activated[i]),
-                          weights[e])  # (B, C, H', W')
-                if y is not None:
-                    total = y if total is None else total + y
+                total = add_maps(total, weigh(self.edge(i, j, states[i], sels[e], activated[i]),
+                                              weights[e]))  # (B, C, H', W')
                 e += 1
             states.append(node_sum(total, zeros))
             activated.append(relu_once(states[-1]))

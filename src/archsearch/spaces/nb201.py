@@ -28,6 +28,7 @@ from torch import nn
 from archsearch.errors import ArchitectureError
 from archsearch.nn.mixed import (
     Selector,
+    add_maps,
     edge_weights,
     mix_scaled,
     node_sum,
@@ -233,13 +234,6 @@ def make_op(op: str, channels: int, bn: dict[str, bool] | None = None) -> nn.Mod
     raise ValueError(op)
 
 
-def add(total: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor | None:
-    """A running sum of maps, None while nothing is in it."""
-    if y is None:
-        return total
-    return y if total is None else total + y
-
-
 class NB201CellModule(nn.Module):
     """Node j = sum over i < j of op_ij(node i); the cell's output is node 3.
 
@@ -272,11 +266,12 @@ class NB201CellModule(nn.Module):
                 if self.folds_pool(sel):
                     w, active = sel  # type: ignore[misc]
                     scale = w[POOL] if weights[e] is None else w[POOL] * weights[e]
-                    pooled = add(pooled, scale * nodes[i])
+                    pooled = add_maps(pooled, scale * nodes[i])
                     sel = (w, tuple(k for k in active if k != POOL))
-                total = add(total, weigh(self.edge(e, nodes[i], sel, activated[i]), weights[e]))
+                total = add_maps(total, weigh(self.edge(e, nodes[i], sel, activated[i]),
+                                              weights[e]))
             if pooled is not None:  # one pooling for the node: sum_i w_i pool(x_i) = pool(...)
-                total = add(total, self.ops[EDGES.index((j, 0))][OPS[POOL]](pooled))
+                total = add_maps(total, self.ops[EDGES.index((j, 0))][OPS[POOL]](pooled))
             nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
             activated.append(relu_once(nodes[-1]))
         return nodes[-1]
