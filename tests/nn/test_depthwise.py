@@ -130,3 +130,12 @@ def test_dilated_strided_runs_on_one_phase_with_the_same_values(shape, kernel: i
     assert phase_applies(x, w, 2, pad, 2)
     assert not phase_applies(x, w, 1, pad, 2) and not phase_applies(x, w, 2, pad + 2, 2)
     assert_same_as_conv2d(x, w, 2, pad, 2)
+
+
+def test_the_phase_sends_a_channels_last_gradient_back() -> None:
+    """The one-phase path's input gradient keeps the input's channels_last layout: a
+    channels-first gradient from it made every sum with the input's other gradients (a DARTS
+    reduction cell's edges) a slow mixed-layout add."""
+    x, w = inputs(2, 16, 12, 12, k=3)
+    (gx,) = torch.autograd.grad(depthwise_conv2d(x, w, 2, 2, 2).sum(), (x,))
+    assert gx.is_contiguous(memory_format=torch.channels_last)

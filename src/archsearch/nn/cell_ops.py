@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, avg_pool
+from archsearch.nn.pool3x3 import max_pool3x3
 
 
 class SepConvOp(nn.Module):
@@ -58,7 +59,7 @@ class PoolOp(nn.Module):
                 activated: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "avg":
             return avg_pool(x, 3, stride, 1)
-        return F.max_pool2d(x, 3, stride, 1)
+        return max_pool3x3(x, stride)
 
 
 class IdentityOp(nn.Module):

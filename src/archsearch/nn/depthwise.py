@@ -29,8 +29,11 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
     """x (B, C, H, W), weight (C, 1, k, k) -> (B, C, H', W')."""
     if phase_applies(x, weight, stride, padding, dilation):
         # a filter dilated by d read every d-th pixel reads only the pixels of one phase: an
-        # undilated filter over x[::d, ::d] (a copy at 1/d^2 of the size), at stride 1
-        phase = x[:, :, ::dilation, ::dilation].contiguous(memory_format=torch.channels_last)
+        # undilated filter over x[::d, ::d] (a copy at 1/d^2 of the size), at stride 1; sliced
+        # as (B, H, W, C), so that the gradient it sends back is channels_last, as x (a
+        # (B, C, H, W) slice sends back a channels-first one, and every sum with it is slow)
+        rows = x.permute(0, 2, 3, 1)[:, ::dilation, ::dilation]  # (B, H/d, W/d, C)
+        phase = rows.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
         return depthwise_conv2d(phase, weight, 1, padding // dilation, 1)
     if native_weight_grad_applies(x, weight):
         return DepthwiseConv5.apply(x, weight, stride, padding, dilation)

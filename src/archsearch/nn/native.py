@@ -27,6 +27,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c99")
+OPENMP = "-fopenmp"
 
 # Weight gradient of a depthwise 5x5 convolution over channels_last tensors (oneDNN's fast
 # depthwise kernel computes it only for filters at most 3 wide; PyTorch then falls back to its
@@ -87,6 +88,151 @@ void dw5_wgrad(const float *restrict x, const float *restrict g, float *restrict
 """
 
 
+# 3x3 max and average pooling (padding 1, stride 1 or 2) over channels_last tensors, forward
+# and backward, 16 channels to a vector. PyTorch's CPU max pooling writes an int64 index per
+# output value (~3.5x the time of its average pooling); here each window's winner is stored as
+# its tap (0-8, an int32: GCC 12 turns a byte-to-int vector conversion into scalar code). Each
+# backward gathers, for each input pixel, what the windows that read it send back (no zero
+# fill, no scatter). Max: ties go to the first tap in row-major order and NaN wins, as in
+# PyTorch; average: over each window's real pixels (count_include_pad=False).
+POOL3 = r"""
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+typedef int v16i __attribute__((vector_size(64)));
+typedef int v16iu __attribute__((vector_size(64), aligned(4)));
+
+/* x: (N, H, W, C) -> out (N, OH, OW, C), tap (N, OH, OW, C). C a multiple of 16. */
+void maxpool3_fwd(const float *restrict x, float *restrict out, int *restrict tap,
+                  long n_img, long h, long w, long c, long oh_n, long ow_n, long s) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long n = 0; n < n_img; n++) {
+        for (long oh = 0; oh < oh_n; oh++) {
+            for (long ow = 0; ow < ow_n; ow++) {
+                const long o = ((n * oh_n + oh) * ow_n + ow) * c;
+                for (long c0 = 0; c0 < c; c0 += 16) {
+                    v16 best = (v16){0} - __builtin_inff();
+                    v16i arg = (v16i){0};
+                    for (int i = 0; i < 3; i++) {
+                        const long ih = oh * s - 1 + i;
+                        if (ih < 0 || ih >= h) continue;
+                        for (int j = 0; j < 3; j++) {
+                            const long iw = ow * s - 1 + j;
+                            if (iw < 0 || iw >= w) continue;
+                            const v16 v = *(const v16u *)(x + ((n * h + ih) * w + iw) * c + c0);
+                            const v16i win = (v > best) | (v != v);
+                            best = (v16)(((v16i)v & win) | ((v16i)best & ~win));
+                            const v16i here = (v16i){0} + (i * 3 + j);
+                            arg = (here & win) | (arg & ~win);
+                        }
+                    }
+                    *(v16u *)(out + o + c0) = best;
+                    *(v16iu *)(tap + o + c0) = arg;
+                }
+            }
+        }
+    }
+}
+
+/* Average pooling over the real pixels of each window (count_include_pad=False): x (N, H, W,
+   C) -> out (N, OH, OW, C), each window's sum divided by its number of real pixels. */
+void avgpool3_fwd(const float *restrict x, float *restrict out, long n_img, long h, long w,
+                  long c, long oh_n, long ow_n, long s) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long n = 0; n < n_img; n++) {
+        for (long oh = 0; oh < oh_n; oh++) {
+            const long i0 = oh * s - 1 < 0 ? 1 : 0, i1 = oh * s + 1 >= h ? 2 : 3;
+            for (long ow = 0; ow < ow_n; ow++) {
+                const long j0 = ow * s - 1 < 0 ? 1 : 0, j1 = ow * s + 1 >= w ? 2 : 3;
+                const float count = (float)((i1 - i0) * (j1 - j0));
+                const long o = ((n * oh_n + oh) * ow_n + ow) * c;
+                for (long c0 = 0; c0 < c; c0 += 16) {
+                    v16 acc = (v16){0};
+                    for (long i = i0; i < i1; i++)
+                        for (long j = j0; j < j1; j++)
+                            acc += *(const v16u *)(
+                                x + ((n * h + oh * s - 1 + i) * w + ow * s - 1 + j) * c + c0);
+                    *(v16u *)(out + o + c0) = acc / count;
+                }
+            }
+        }
+    }
+}
+
+/* g: (N, OH, OW, C) -> gx (N, H, W, C): each input pixel gathers what the windows that read it
+   send back: max: g where it is the window's winning tap (tap as above); average: g / the
+   window's real pixels. Input pixel ih is in the window of output row oh = (ih + 1 - i) / s for
+   each tap row i with ih + 1 - i a non-negative multiple of s below s * OH. */
+static inline __attribute__((always_inline)) void pool3_bwd_at(
+        const float *restrict g, const int *restrict tap, float *restrict gx, long n_img,
+        long h, long w, long c, long oh_n, long ow_n, const long s, const int is_max) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long n = 0; n < n_img; n++) {
+        for (long ih = 0; ih < h; ih++) {
+            for (long iw = 0; iw < w; iw++) {
+                const long o = ((n * h + ih) * w + iw) * c;
+                long rows[3], cols[3], rn[3], cn[3];
+                for (int i = 0; i < 3; i++) {
+                    const long t = ih + 1 - i, u = iw + 1 - i;
+                    rows[i] = (t >= 0 && t % s == 0 && t / s < oh_n) ? t / s : -1;
+                    cols[i] = (u >= 0 && u % s == 0 && u / s < ow_n) ? u / s : -1;
+                    /* real pixels in that window's rows (columns) */
+                    rn[i] = rows[i] < 0 ? 0 : 3 - (t - 1 < 0) - (t + 1 >= h);
+                    cn[i] = cols[i] < 0 ? 0 : 3 - (u - 1 < 0) - (u + 1 >= w);
+                }
+                for (long c0 = 0; c0 < c; c0 += 16) {
+                    v16 acc = (v16){0};
+                    for (int i = 0; i < 3; i++) {
+                        if (rows[i] < 0) continue;
+                        for (int j = 0; j < 3; j++) {
+                            if (cols[j] < 0) continue;
+                            const long q = ((n * oh_n + rows[i]) * ow_n + cols[j]) * c + c0;
+                            const v16 gv = *(const v16u *)(g + q);
+                            if (is_max) {
+                                const v16i won = *(const v16iu *)(tap + q) == i * 3 + j;
+                                acc += (v16)((v16i)gv & won);
+                            } else {
+                                acc += gv / (float)(rn[i] * cn[j]);
+                            }
+                        }
+                    }
+                    *(v16u *)(gx + o + c0) = acc;
+                }
+            }
+        }
+    }
+}
+
+void maxpool3_bwd(const float *restrict g, const int *restrict tap, float *restrict gx,
+                  long n_img, long h, long w, long c, long oh_n, long ow_n, long s) {
+    if (s == 1)
+        pool3_bwd_at(g, tap, gx, n_img, h, w, c, oh_n, ow_n, 1, 1);
+    else
+        pool3_bwd_at(g, tap, gx, n_img, h, w, c, oh_n, ow_n, 2, 1);
+}
+
+void avgpool3_bwd(const float *restrict g, float *restrict gx, long n_img, long h, long w,
+                  long c, long oh_n, long ow_n, long s) {
+    if (s == 1)
+        pool3_bwd_at(g, 0, gx, n_img, h, w, c, oh_n, ow_n, 1, 0);
+    else
+        pool3_bwd_at(g, 0, gx, n_img, h, w, c, oh_n, ow_n, 2, 0);
+}
+"""
+
+
+def compile_c(compiler: str, src: Path, built: Path) -> None:
+    """Compile with OpenMP (the kernels' ``omp parallel`` loops then run on the OpenMP pool
+    PyTorch's CPU wheels load, ``libgomp.so.1``, with its thread count), else without it
+    (the loops run on the calling thread)."""
+    try:
+        subprocess.run([compiler, *FLAGS, OPENMP, str(src), "-o", str(built)], check=True,
+                       capture_output=True, text=True, timeout=120)
+    except subprocess.CalledProcessError:
+        log.info("the C compiler has no OpenMP: native kernels run on one thread")
+        subprocess.run([compiler, *FLAGS, str(src), "-o", str(built)], check=True,
+                       capture_output=True, text=True, timeout=120)
+
+
 def cache_dir() -> Path:
     if os.environ.get("ARCHSEARCH_CACHE"):
         return Path(os.environ["ARCHSEARCH_CACHE"])
@@ -115,7 +261,7 @@ def load(name: str) -> ctypes.CDLL | None:
         log.info("no C compiler found: using PyTorch's kernel for %s", name)
         return None
     source = SOURCES[name]
-    digest = hashlib.sha256("\0".join((source, *FLAGS, compiler, cpu_fingerprint()))
+    digest = hashlib.sha256("\0".join((source, *FLAGS, OPENMP, compiler, cpu_fingerprint()))
                             .encode()).hexdigest()[:16]
     target = cache_dir() / f"{name}-{digest}.so"
     try:
@@ -125,8 +271,7 @@ def load(name: str) -> ctypes.CDLL | None:
                 src = Path(tmp) / f"{name}.c"
                 src.write_text(source)
                 built = Path(tmp) / target.name
-                subprocess.run([compiler, *FLAGS, str(src), "-o", str(built)], check=True,
-                               capture_output=True, text=True, timeout=120)
+                compile_c(compiler, src, built)
                 os.replace(built, target)  # atomic: a racing process sees all or nothing
             log.info("built the native kernel %s into %s", name, target)
         return ctypes.CDLL(str(target))
@@ -137,4 +282,4 @@ def load(name: str) -> ctypes.CDLL | None:
         return None
 
 
-SOURCES = {"dw5_wgrad": DW5_WGRAD}
+SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3}

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.mixed import weigh
+from archsearch.nn.pool3x3 import avg_pool3x3, max_pool3x3, native_applies
 
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
@@ -208,6 +209,8 @@ def avg_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.T
     share of the window that is real pixels. Same values everywhere; elsewhere plain
     ``F.avg_pool2d``.
     """
+    if kernel == 3 and padding == 1 and native_applies(x, stride):
+        return avg_pool3x3(x, stride)
     if padding == 0 or x.device.type != "cuda" or not x.is_contiguous(
             memory_format=torch.channels_last):
         return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
@@ -233,6 +236,8 @@ class Pool(nn.Module):
         pad = (self.kernel - 1) // 2
         if self.kind == "avg":
             return avg_pool(x, self.kernel, self.stride, pad)
+        if self.kernel == 3:
+            return max_pool3x3(x, self.stride)
         return F.max_pool2d(x, self.kernel, self.stride, pad)
 
 

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.ops import Conv1x1, avg_pool
+from archsearch.nn.pool3x3 import max_pool3x3
 from archsearch.spaces.enas_micro_final import Reduce
 
 
@@ -47,7 +48,7 @@ class PoolOp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn(self.conv(x)))
-        return avg_pool(x, 3, 1, 1) if self.kind == "avg" else F.max_pool2d(x, 3, 1, 1)
+        return avg_pool(x, 3, 1, 1) if self.kind == "avg" else max_pool3x3(x)
 
 
 class FinalMacroNet(nn.Module):

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.cell_ops import SepConvOp, drop_path
 from archsearch.nn.ops import Conv1x1, FactorizedReduce, avg_pool, cat_channels
+from archsearch.nn.pool3x3 import max_pool3x3
 
 CELL_OPS = ("sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3", "identity")
 Node = tuple[int, str, int, str]
@@ -75,7 +76,7 @@ class Branch(nn.Module):
         if self.op == "avg_pool_3x3":
             return avg_pool(x, 3, self.stride, 1)
         if self.op == "max_pool_3x3":
-            return F.max_pool2d(x, 3, self.stride, 1)
+            return max_pool3x3(x, self.stride)
         return x if self.body is None else self.body(x)
 
 
