@@ -165,33 +165,63 @@ void avgpool3_fwd(const float *restrict x, float *restrict out, long n_img, long
 static inline __attribute__((always_inline)) void pool3_bwd_at(
         const float *restrict g, const int *restrict tap, float *restrict gx, long n_img,
         long h, long w, long c, long oh_n, long ow_n, const long s, const int is_max) {
+    /* per input column: the output column of the window reading it with tap column j (-1:
+       none), and that window's real columns */
+    long cols[w][3], cn[w][3];
+    for (long iw = 0; iw < w; iw++) {
+        for (int j = 0; j < 3; j++) {
+            const long u = iw + 1 - j;
+            cols[iw][j] = (u >= 0 && u % s == 0 && u / s < ow_n) ? u / s : -1;
+            cn[iw][j] = cols[iw][j] < 0 ? 0 : 3 - (u - 1 < 0) - (u + 1 >= w);
+        }
+    }
     #pragma omp parallel for collapse(2) schedule(static)
     for (long n = 0; n < n_img; n++) {
         for (long ih = 0; ih < h; ih++) {
+            long rows[3], rn[3];  /* the same for the rows */
+            for (int i = 0; i < 3; i++) {
+                const long t = ih + 1 - i;
+                rows[i] = (t >= 0 && t % s == 0 && t / s < oh_n) ? t / s : -1;
+                rn[i] = rows[i] < 0 ? 0 : 3 - (t - 1 < 0) - (t + 1 >= h);
+            }
             for (long iw = 0; iw < w; iw++) {
                 const long o = ((n * h + ih) * w + iw) * c;
-                long rows[3], cols[3], rn[3], cn[3];
-                for (int i = 0; i < 3; i++) {
-                    const long t = ih + 1 - i, u = iw + 1 - i;
-                    rows[i] = (t >= 0 && t % s == 0 && t / s < oh_n) ? t / s : -1;
-                    cols[i] = (u >= 0 && u % s == 0 && u / s < ow_n) ? u / s : -1;
-                    /* real pixels in that window's rows (columns) */
-                    rn[i] = rows[i] < 0 ? 0 : 3 - (t - 1 < 0) - (t + 1 >= h);
-                    cn[i] = cols[i] < 0 ? 0 : 3 - (u - 1 < 0) - (u + 1 >= w);
+                if (s == 1 && ih >= 2 && ih < h - 2 && iw >= 2 && iw < w - 2) {
+                    /* inside: read by 9 windows, each of 9 real pixels */
+                    for (long c0 = 0; c0 < c; c0 += 16) {
+                        v16 acc = (v16){0};
+#pragma GCC unroll 3
+                        for (int i = 0; i < 3; i++) {
+#pragma GCC unroll 3
+                            for (int j = 0; j < 3; j++) {
+                                const long q = ((n * oh_n + ih + 1 - i) * ow_n + iw + 1 - j)
+                                               * c + c0;
+                                const v16 gv = *(const v16u *)(g + q);
+                                if (is_max) {
+                                    const v16i won = *(const v16iu *)(tap + q) == i * 3 + j;
+                                    acc += (v16)((v16i)gv & won);
+                                } else {
+                                    acc += gv;
+                                }
+                            }
+                        }
+                        *(v16u *)(gx + o + c0) = is_max ? acc : acc / 9.0f;
+                    }
+                    continue;
                 }
                 for (long c0 = 0; c0 < c; c0 += 16) {
                     v16 acc = (v16){0};
                     for (int i = 0; i < 3; i++) {
                         if (rows[i] < 0) continue;
                         for (int j = 0; j < 3; j++) {
-                            if (cols[j] < 0) continue;
-                            const long q = ((n * oh_n + rows[i]) * ow_n + cols[j]) * c + c0;
+                            if (cols[iw][j] < 0) continue;
+                            const long q = ((n * oh_n + rows[i]) * ow_n + cols[iw][j]) * c + c0;
                             const v16 gv = *(const v16u *)(g + q);
                             if (is_max) {
                                 const v16i won = *(const v16iu *)(tap + q) == i * 3 + j;
                                 acc += (v16)((v16i)gv & won);
                             } else {
-                                acc += gv / (float)(rn[i] * cn[j]);
+                                acc += gv / (float)(rn[i] * cn[iw][j]);
                             }
                         }
                     }
