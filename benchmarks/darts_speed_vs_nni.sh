@@ -32,7 +32,10 @@
 # (torch threads for every run; default 0: torch's own), CHANNELS (16), DARTS_CELLS (darts
 # space: cells in all, 5), NB201_CELLS (nb201: cells per stage, 5), PYTHON (the project's
 # interpreter, default .venv/bin/python), NNI_PYTHON (default .venv-nni/bin/python, made below
-# when missing), JSON (a file for every per-run row and the summary; optional).
+# when missing), JSON (a file for every per-run row and the summary; optional), NNI_MALLOC=1
+# (each round also runs NNI's two DARTS steps with glibc's malloc set as archsearch sets its own,
+# archsearch.allocator: mmap threshold 32 MiB, trim threshold 1 GiB, through GLIBC_TUNABLES;
+# rows "nni+malloc ...": how much of the ratio that setting is).
 # NNI goes into its own virtual environment (.venv-nni), never into the project's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,12 +61,20 @@ tag() { sed "s/^{/{\"round\": $1, /"; }
 ours() { PYTHONPATH=src "$py" benchmarks/darts_speed.py --steps "$steps" "${common[@]}" "$@" \
   | grep '^{' | tag "$r" >> "$out"; }
 nni_run() {
-  if ! "$nni_py" benchmarks/nni_darts_speed.py --steps "$nni_steps" "${common[@]}" "$@" \
+  if ! $nni_env "$nni_py" benchmarks/nni_darts_speed.py --steps "$nni_steps" "${common[@]}" "$@" \
       2>>"$nni_log" | grep '^{' | tag "$r" >> "$out"; then
     echo "NNI run failed; the end of its log ($nni_log):" >&2
     tail -20 "$nni_log" >&2
     exit 1
   fi
+}
+nni_env=""
+tuned=(env GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824)
+nni_tuned() {  # NNI with archsearch's malloc setting; its rows' framework gets "+malloc"
+  local before
+  before=$(wc -l < "$out")
+  nni_env="${tuned[*]}" nni_run "$@"
+  sed -i "$((before + 1)),\$ s/\"framework\": \"nni 3.0\"/\"framework\": \"nni 3.0+malloc\"/" "$out"
 }
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq "$rounds"); do
@@ -74,6 +85,10 @@ for r in $(seq "$rounds"); do
   ours "${nb201[@]}" --method gdas
   nni_run "${nb201[@]}" --method darts
   nni_run "${nb201[@]}" --method gdas
+  if [ "${NNI_MALLOC:-0}" = 1 ]; then
+    nni_tuned "${darts[@]}" --method darts
+    nni_tuned "${nb201[@]}" --method darts
+  fi
   echo "round $r of $rounds done" >&2
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -84,24 +99,31 @@ import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 rounds = sorted({r["round"] for r in rows})
-# run name -> (framework prefix, space, method, order)
+# run name -> (framework, space, method, order)
 RUNS = {"ours darts DARTS-1": ("archsearch", "darts", "darts", 1),
         "ours darts DARTS-2": ("archsearch", "darts", "darts", 2),
-        "nni darts DARTS": ("nni", "darts", "darts", 1),
+        "nni darts DARTS": ("nni 3.0", "darts", "darts", 1),
         "ours nb201 DARTS-1": ("archsearch", "nb201", "darts", 1),
         "ours nb201 GDAS": ("archsearch", "nb201", "gdas", 1),
-        "nni nb201 DARTS": ("nni", "nb201", "darts", 1),
-        "nni nb201 GumbelDARTS": ("nni", "nb201", "gdas", 1)}
+        "nni nb201 DARTS": ("nni 3.0", "nb201", "darts", 1),
+        "nni nb201 GumbelDARTS": ("nni 3.0", "nb201", "gdas", 1)}
 RATIOS = (("nni darts DARTS", "ours darts DARTS-1", "darts space, DARTS 1st order: NNI / ours"),
           ("nni nb201 DARTS", "ours nb201 DARTS-1", "nb201, DARTS 1st order: NNI / ours"),
           ("nni nb201 GumbelDARTS", "ours nb201 GDAS",
            "nb201, NNI's GumbelDARTS / our GDAS (not the same algorithm)"),
           ("ours darts DARTS-2", "ours darts DARTS-1", "ours, darts space: order 2 / order 1"))
+if any(r["framework"] == "nni 3.0+malloc" for r in rows):
+    RUNS |= {"nni+malloc darts DARTS": ("nni 3.0+malloc", "darts", "darts", 1),
+             "nni+malloc nb201 DARTS": ("nni 3.0+malloc", "nb201", "darts", 1)}
+    RATIOS += (("nni+malloc darts DARTS", "ours darts DARTS-1",
+                "darts space, DARTS 1st order, NNI with our malloc setting / ours"),
+               ("nni+malloc nb201 DARTS", "ours nb201 DARTS-1",
+                "nb201, DARTS 1st order, NNI with our malloc setting / ours"))
 
 
 def per_round(run: str, key: str = "s_per_step") -> list[float]:
     fw, space, method, order = RUNS[run]
-    return [next(r[key] for r in rows if r["round"] == k and r["framework"].startswith(fw)
+    return [next(r[key] for r in rows if r["round"] == k and r["framework"] == fw
                  and (r["space"], r["method"], r["order"]) == (space, method, order))
             for k in rounds]
 
