@@ -22,7 +22,8 @@ CIFAR-shaped random uint8 images (32x32x3, 10 classes). The supernet: ``--space 
 benchmark's network).
 
 Each step is timed with ``time.perf_counter`` (CUDA synchronised before and after on a GPU),
-after 2 untimed warm-up steps; one JSON line: the mean and the minimum over ``--steps`` steps.
+after 2 untimed warm-up steps; one JSON line: the mean and the minimum over ``--steps`` steps,
+the process's CPU time per step and its minor page faults per step.
 The timed step includes taking its two minibatches (indexing, the training one's random crop
 and flip, on the device: a small part of a step); NNI's timed ``training_step`` is handed its
 batches by its DataLoader, outside the timing.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,16 +116,19 @@ def main() -> None:
     cuda = estimator.device.type == "cuda"
     times: list[float] = []
     cpu_times: list[float] = []  # the process's CPU time: less inflated by other processes
+    faults = 0  # minor page faults in the timed steps (memory the kernel maps in and zeroes)
     for k in range(WARMUP + args.steps):
         if cuda:
             torch.cuda.synchronize(estimator.device)
         start, cpu_start = time.perf_counter(), time.process_time()
+        faults_start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         step()
         if cuda:
             torch.cuda.synchronize(estimator.device)
         if k >= WARMUP:
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
+            faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_start
     estimator.epoch_stats()  # one host copy: raises if the weights' loss went non-finite
     print(json.dumps({
         "framework": "archsearch", "torch": torch.__version__, "space": args.space,
@@ -134,6 +139,7 @@ def main() -> None:
         "steps_timed": len(times),
         "s_per_step": sum(times) / len(times), "s_per_step_min": min(times),
         "cpu_s_per_step": sum(cpu_times) / len(cpu_times),
+        "minor_faults_per_step": faults / len(times),
     }))
 
 
