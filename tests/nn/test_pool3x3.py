@@ -97,3 +97,19 @@ def test_disabled_by_environment(monkeypatch) -> None:
         torch.testing.assert_close(max_pool3x3(x), F.max_pool2d(x, 3, 1, 1))
     finally:
         native.load.cache_clear()
+
+
+@needs_kernel
+def test_a_compiler_without_openmp_still_builds_the_kernels(monkeypatch, tmp_path) -> None:
+    """Where ``-fopenmp`` fails (a compiler without OpenMP), the kernels build without it and
+    run on the calling thread, with the same values."""
+    monkeypatch.setenv("ARCHSEARCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "OPENMP", "-fno-such-option-here")
+    native.load.cache_clear()
+    try:
+        assert native.load("pool3") is not None
+        x = channels_last(2, 16, 6, 6)
+        assert native_applies(x, 1)
+        assert_same_as_pytorch("max", x, 1)
+    finally:
+        native.load.cache_clear()
