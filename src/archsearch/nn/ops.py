@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.mixed import weigh
-from archsearch.nn.pool3x3 import avg_pool3x3, max_pool3x3, native_applies
+from archsearch.nn.pool3x3 import avg_pool3x3, max_pool3x3
 
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
@@ -206,10 +206,11 @@ def avg_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.T
     the gradient itself, measured in tests/test_cuda.py), silently corrupting the training of
     every cell with a pooling op. There the zeros of the padding are added explicitly, the
     padding-free kernel (which is right) takes the window means, and each is rescaled by the
-    share of the window that is real pixels. Same values everywhere; elsewhere plain
-    ``F.avg_pool2d``.
+    share of the window that is real pixels. On the CPU a 3x3 window with padding 1 goes to
+    :func:`archsearch.nn.pool3x3.avg_pool3x3` (a native kernel where it applies). Same values
+    everywhere; elsewhere plain ``F.avg_pool2d``.
     """
-    if kernel == 3 and padding == 1 and native_applies(x, stride):
+    if kernel == 3 and padding == 1 and x.device.type == "cpu":
         return avg_pool3x3(x, stride)
     if padding == 0 or x.device.type != "cuda" or not x.is_contiguous(
             memory_format=torch.channels_last):
