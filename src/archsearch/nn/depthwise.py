@@ -15,8 +15,6 @@ backward pass that builds a graph (double backward) uses PyTorch's differentiabl
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -113,9 +111,6 @@ def weight_grad(x: torch.Tensor, grad_out: torch.Tensor, stride: int, padding: i
     xc = x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C): a view if channels_last
     g = grad_out.permute(0, 2, 3, 1).contiguous()  # (B, OH, OW, C)
     out = torch.empty(c, 25, dtype=torch.float32)
-    lib = native.load("dw5_wgrad")
-    assert lib is not None
-    lib.dw5_wgrad(*(ctypes.c_void_p(t.data_ptr()) for t in (xc, g, out)),
-                  *(ctypes.c_long(v) for v in (b, h, w, c, g.shape[1], g.shape[2], stride,
-                                               padding, dilation)))
+    native.call("dw5_wgrad", "dw5_wgrad", xc, g, out,
+                sizes=(b, h, w, c, g.shape[1], g.shape[2], stride, padding, dilation))
     return out.view(c, 1, 5, 5)

@@ -23,6 +23,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -313,3 +317,12 @@ def load(name: str) -> ctypes.CDLL | None:
 
 
 SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3}
+
+
+def call(name: str, kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:
+    """Run ``kernel`` of the built library ``name`` (``load(name)`` must have succeeded) on
+    the tensors' memory (contiguous, in the layout the kernel reads) and the integer sizes."""
+    lib = load(name)
+    assert lib is not None, f"the native kernel {name} is not built"
+    getattr(lib, kernel)(*(ctypes.c_void_p(t.data_ptr()) for t in tensors),
+                         *(ctypes.c_long(v) for v in sizes))

@@ -14,8 +14,6 @@ through PyTorch.
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 from torch.nn import functional as F
 
@@ -46,13 +44,6 @@ def native_applies(x: torch.Tensor, stride: int) -> bool:
             and native.load("pool3") is not None)
 
 
-def _run(kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:
-    lib = native.load("pool3")
-    assert lib is not None
-    getattr(lib, kernel)(*(ctypes.c_void_p(t.data_ptr()) for t in tensors),
-                         *(ctypes.c_long(v) for v in sizes))
-
-
 def _output(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, ...]]:
     """An empty channels_last output for x pooled at ``stride``, and the kernels' sizes."""
     b, c, h, w = x.shape
@@ -66,7 +57,7 @@ def _input_grad(kernel: str, grad_out: torch.Tensor, like: torch.Tensor,
     """The input's gradient (shaped as ``like``, channels_last) from a backward kernel."""
     g = grad_out.contiguous(memory_format=torch.channels_last)
     gx = torch.empty_like(like, device=g.device, memory_format=torch.channels_last)
-    _run(kernel, g, *extra, gx, sizes=sizes)
+    native.call("pool3", kernel, g, *extra, gx, sizes=sizes)
     return gx
 
 
@@ -76,7 +67,7 @@ class MaxPool3x3(torch.autograd.Function):
         out, sizes = _output(x, stride)
         tap = torch.empty(out.shape[0], *out.shape[2:], out.shape[1],
                           dtype=torch.int32)  # (B, H', W', C): each window's winning tap, 0-8
-        _run("maxpool3_fwd", x, out, tap, sizes=sizes)
+        native.call("pool3", "maxpool3_fwd", x, out, tap, sizes=sizes)
         ctx.save_for_backward(x, tap)
         ctx.sizes = sizes
         return out
@@ -97,7 +88,7 @@ class AvgPool3x3(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, stride: int) -> torch.Tensor:
         out, sizes = _output(x, stride)
-        _run("avgpool3_fwd", x, out, sizes=sizes)
+        native.call("pool3", "avgpool3_fwd", x, out, sizes=sizes)
         ctx.x_meta = torch.empty_like(x, device="meta")  # the input's shape and layout
         ctx.sizes = sizes
         return out
