@@ -130,7 +130,7 @@ def test_nb201_pools_each_node_once_with_the_values_and_gradients_of_pooling_eac
     folded = model(x, Relaxed(weights))
     assert len(pooled) == 3 * 3  # 3 cells (1 per stage), one pooling per node
     grads = torch.autograd.grad(folded.square().sum(), [*weights, *model.parameters()])
-    monkeypatch.setattr(NB201CellModule, "folds_pool", lambda self, sel: False)
+    monkeypatch.setattr(NB201CellModule, "relaxed_on_whole_channels", lambda self, sel: False)
     pooled.clear()
     each = model(x, Relaxed(weights))
     assert len(pooled) == 3 * 6  # every edge its own pooling

@@ -254,6 +254,69 @@ void avgpool3_bwd(const float *restrict g, float *restrict gx, long n_img, long 
 """
 
 
+# A weighted sum of same-layout float maps, out = sum_t c[t] * x_t, in one pass: a relaxed
+# node's sum over its edges' ops (PyTorch adds two maps per operator: K - 1 passes over memory
+# for K maps, and a multiply before each weighted one). The backward writes c[t] * g for the
+# weighted maps and each block's partial dot products <g, x_t> (their weights' gradients) in the
+# same pass. Blocks of 4096 floats: the output (or g) stays in L1 while the inputs stream by.
+# Sums in the order of the maps, each product rounded before its add, as PyTorch's chain.
+WSUM = r"""
+#define WSUM_BLOCK 4096
+
+static long wsum_len(long b, long n) {
+    const long rest = n - b * WSUM_BLOCK;
+    return rest < WSUM_BLOCK ? rest : WSUM_BLOCK;
+}
+
+/* out[i] = sum_t c[t] * xs[t][i], i < n, over k maps */
+void wsum_fwd(const float *const *xs, const float *c, float *out, long k, long n) {
+    const long blocks = (n + WSUM_BLOCK - 1) / WSUM_BLOCK;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long lo = b * WSUM_BLOCK, len = wsum_len(b, n);
+        float *restrict o = out + lo;
+        const float *restrict x0 = xs[0] + lo;
+        const float c0 = c[0];
+        for (long i = 0; i < len; i++) o[i] = c0 * x0[i];  /* c = 1: exactly x */
+        for (long t = 1; t < k; t++) {
+            const float *restrict x = xs[t] + lo;
+            const float ct = c[t];
+            for (long i = 0; i < len; i++) o[i] += ct * x[i];
+        }
+    }
+}
+
+/* For t < m: gxs[t][i] = c[t] * g[i] (where gxs[t] is not NULL), and, where partial is not
+   NULL, partial[b * m + t] = sum over block b of g[i] * xs[t][i]. */
+void wsum_bwd(const float *g, const float *const *xs, const float *c, float *const *gxs,
+              float *partial, long m, long n) {
+    const long blocks = (n + WSUM_BLOCK - 1) / WSUM_BLOCK;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long lo = b * WSUM_BLOCK, len = wsum_len(b, n);
+        const float *restrict gb = g + lo;
+        for (long t = 0; t < m; t++) {
+            if (gxs[t] != 0) {
+                float *restrict gx = gxs[t] + lo;
+                const float ct = c[t];
+                for (long i = 0; i < len; i++) gx[i] = ct * gb[i];
+            }
+            if (partial == 0) continue;
+            const float *restrict x = xs[t] + lo;
+            float lanes[16] = {0};  /* 16 independent sums: vectorised without reassociation */
+            long i = 0;
+            for (; i + 16 <= len; i += 16)
+                for (int j = 0; j < 16; j++) lanes[j] += gb[i + j] * x[i + j];
+            for (; i < len; i++) lanes[0] += gb[i] * x[i];
+            float sum = 0.0f;
+            for (int j = 0; j < 16; j++) sum += lanes[j];
+            partial[b * m + t] = sum;
+        }
+    }
+}
+"""
+
+
 def compile_c(compiler: str, src: Path, built: Path) -> None:
     """Compile with OpenMP (the kernels' ``omp parallel`` loops then run on the OpenMP pool
     PyTorch's CPU wheels load, ``libgomp.so.1``, with its thread count), else without it
@@ -316,7 +379,7 @@ def load(name: str) -> ctypes.CDLL | None:
         return None
 
 
-SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3}
+SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM}
 
 
 def call(name: str, kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:

@@ -62,6 +62,7 @@ from archsearch.nn.ops import (
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
+from archsearch.nn.weighted_sum import Terms
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
 
@@ -113,11 +114,7 @@ class SearchCell(nn.Module):
         training. ``activated()``: relu(x), computed once for all of node i's ReLU-first ops."""
         if k == 0:
             return None
-        key = op_key(i, j, PRIMITIVES[k])
-        if key not in self.ops:
-            raise ArchitectureError(f"the supernet's edge {i}->{j} holds no {PRIMITIVES[k]} "
-                                    "(edge_ops left it out)")
-        op = self.ops[key]
+        op = self.held_op(i, j, k)
         p, generator = self.skip_dropout
         if k == SKIP and p > 0 and self.training and self.stride(i) == 1:
             y = op(x)
@@ -125,6 +122,14 @@ class SearchCell(nn.Module):
             return weigh(y, scale)
         relu = activated() if activated is not None and starts_with_relu(op) else None
         return run_scaled(op, x, scale, relu)
+
+    def held_op(self, i: int, j: int, k: int) -> nn.Module:
+        """Op k (not none) of the edge from node i to node j (refused if edge_ops left it out)."""
+        key = op_key(i, j, PRIMITIVES[k])
+        if key not in self.ops:
+            raise ArchitectureError(f"the supernet's edge {i}->{j} holds no {PRIMITIVES[k]} "
+                                    "(edge_ops left it out)")
+        return self.ops[key]
 
     def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector,
              activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -138,6 +143,27 @@ class SearchCell(nn.Module):
 
         return partial_edge(x, self.partial, self.stride(i), mixed)
 
+    def relaxed_on_whole_channels(self, sel: Selector) -> bool:
+        """Whether an edge's ops join its node's sum one by one: weights over several ops
+        (not a choice, a straight-through sample or one active op: those run as the edge's
+        own mixed op) on whole channels (not PC-DARTS' partial edges)."""
+        return self.partial == 1 and isinstance(sel, tuple) and len(sel[1]) > 1
+
+    def add_terms(self, i: int, j: int, x: torch.Tensor, sel: Selector,
+                  edge_weight: torch.Tensor | None, activated: Callable[[], torch.Tensor],
+                  terms: Terms) -> None:
+        """The edge's ops on x into its node's sum, each times its weight (times the edge's
+        weight, if any): folded into the op's last BatchNorm, or, for an identity skip (at
+        stride 1) not dropped out, x itself and its weight."""
+        w, active = sel  # type: ignore[misc]
+        dropping = self.skip_dropout[0] > 0 and self.training
+        for k in active:
+            scale = w[k] if edge_weight is None else w[k] * edge_weight
+            if k == SKIP and not dropping and isinstance(self.held_op(i, j, k), nn.Identity):
+                terms.add(x, scale)
+            elif k != 0:
+                terms.add(self.op(i, j, k, x, activated, scale))  # type: ignore[arg-type]
+
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, sels: list[Selector],
                 weights: list[torch.Tensor | None]) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]  # (B, C, H, W) each
@@ -149,11 +175,16 @@ class SearchCell(nn.Module):
         activated = [relu_once(s) for s in states]  # node i's ReLU, when first asked for
         e = 0
         for j in range(2, N_NODES + 2):
-            total = None
+            terms = Terms()  # the node's sum over the relaxed edges' ops, taken in one pass
+            rest = None  # the edges that run as themselves (a choice, a sample, partial)
             for i in range(j):
-                total = add_maps(total, weigh(self.edge(i, j, states[i], sels[e], activated[i]),
-                                              weights[e]))  # (B, C, H', W')
+                if self.relaxed_on_whole_channels(sels[e]):
+                    self.add_terms(i, j, states[i], sels[e], weights[e], activated[i], terms)
+                else:
+                    rest = add_maps(rest, weigh(self.edge(i, j, states[i], sels[e],
+                                                          activated[i]), weights[e]))
                 e += 1
+            total = add_maps(terms.sum(), rest)  # (B, C, H', W')
             states.append(node_sum(total, zeros))
             activated.append(relu_once(states[-1]))
         return cat_channels(states[2:])  # (B, 4C, H', W')

@@ -46,6 +46,7 @@ from archsearch.nn.ops import (
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
+from archsearch.nn.weighted_sum import Terms
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
@@ -258,33 +259,49 @@ class NB201CellModule(nn.Module):
         nodes = [x]
         activated = [relu_once(x)]  # node i's ReLU, computed once when first asked for
         for j in range(1, N_NODES):
-            total = pooled = None  # pooled: sum of w_pool * node i over the folding edges
+            terms = Terms()  # the node's sum over the relaxed edges' ops, taken in one pass
+            pooled = Terms()  # the weighted inputs of the node's one average pooling
+            rest = None  # the edges that run as themselves (a choice, a sample, partial)
             for e, (t, i) in enumerate(EDGES):
                 if t != j:
                     continue
-                sel = sels[e]
-                if self.folds_pool(sel):
-                    w, active = sel  # type: ignore[misc]
-                    scale = w[POOL] if weights[e] is None else w[POOL] * weights[e]
-                    pooled = add_maps(pooled, scale * nodes[i])
-                    sel = (w, tuple(k for k in active if k != POOL))
-                total = add_maps(total, weigh(self.edge(e, nodes[i], sel, activated[i]),
-                                              weights[e]))
-            if pooled is not None:  # one pooling for the node: sum_i w_i pool(x_i) = pool(...)
-                total = add_maps(total, self.ops[EDGES.index((j, 0))][OPS[POOL]](pooled))
+                if self.relaxed_on_whole_channels(sels[e]):
+                    self.add_terms(e, nodes[i], sels[e], weights[e], activated[i], terms,
+                                   pooled)
+                else:
+                    rest = add_maps(rest, weigh(self.edge(e, nodes[i], sels[e], activated[i]),
+                                                weights[e]))
+            pool_input = pooled.sum()  # sum_i w_i pool(x_i) = pool(sum_i w_i x_i)
+            if pool_input is not None:
+                terms.add(self.ops[EDGES.index((j, 0))][OPS[POOL]](pool_input))
+            total = add_maps(terms.sum(), rest)
             nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
             activated.append(relu_once(nodes[-1]))
         return nodes[-1]
 
-    def folds_pool(self, sel: Selector) -> bool:
-        """Whether an edge's weighted average pooling joins its node's one pooling: average
-        pooling is linear, so the weighted sum of the pooled inputs (times their edges'
-        weights, if any) is the pooling of their weighted sum: half the poolings of a relaxed
-        cell, forward and backward. Only for weights over several ops (not a choice, a
-        straight-through sample or one active op: those run their own op's module) on whole
-        channels (not PC-DARTS' partial edges)."""
+    def relaxed_on_whole_channels(self, sel: Selector) -> bool:
+        """Whether an edge's ops join its node's sum one by one: weights over several ops
+        (not a choice, a straight-through sample or one active op: those run their own op's
+        module) on whole channels (not PC-DARTS' partial edges)."""
         return (not self.fixed and self.partial == 1 and isinstance(sel, tuple)
-                and len(sel[1]) > 1 and POOL in sel[1])
+                and len(sel[1]) > 1)
+
+    def add_terms(self, e: int, x: torch.Tensor, sel: Selector, edge_weight: torch.Tensor | None,
+                  activated: Callable[[], torch.Tensor], terms: Terms, pooled: Terms) -> None:
+        """Edge e's ops on x into its node's sums, each op times its weight (times the edge's
+        weight, if any): the convolutions with the weight folded into their BatchNorm, the
+        skip as x and its weight, the average pooling's input into the node's pooling
+        (average pooling is linear: half the poolings of a relaxed cell, forward and
+        backward)."""
+        w, active = sel  # type: ignore[misc]
+        for k in active:
+            scale = w[k] if edge_weight is None else w[k] * edge_weight
+            if OPS[k] == "skip_connect":
+                terms.add(x, scale)
+            elif k == POOL:
+                pooled.add(x, scale)
+            elif OPS[k] != "none":
+                terms.add(self._op(e, k, x, activated, scale))
 
     def edge(self, e: int, x: torch.Tensor, sel: Selector,
              activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
