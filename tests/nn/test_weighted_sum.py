@@ -1,8 +1,7 @@
 """weighted_sum gives PyTorch's chain of products and adds: the same values (the same sums in
 the same order), the same gradients up to the order of float summation, in either dense
-layout, over several blocks of the kernel with a tail, with or without gradients wanted; falls
-back to PyTorch where the kernel does not apply; and the relaxed supernets summing their nodes
-with it compute what they computed edge by edge."""
+layout, over several blocks of the kernel with a tail, with or without gradients wanted; and
+falls back to PyTorch where the kernel does not apply."""
 
 from __future__ import annotations
 
@@ -10,18 +9,8 @@ import pytest
 import torch
 
 from archsearch.nn import native
-from archsearch.nn.mixed import Relaxed
-from archsearch.nn.weighted_sum import (
-    BLOCK,
-    Terms,
-    WeightedSum,
-    native_applies,
-    reference_sum,
-    weighted_sum,
-)
-from archsearch.registry import SPACES
-from archsearch.spaces.darts_supernet import SearchCell
-from archsearch.spaces.nb201 import NB201CellModule
+from archsearch.nn.terms import Terms
+from archsearch.nn.weighted_sum import BLOCK, native_applies, reference_sum, weighted_sum
 
 needs_kernel = pytest.mark.skipif(native.load("wsum") is None,
                                   reason="no C compiler here: the native kernels cannot be built")
@@ -126,39 +115,3 @@ def test_terms_gather_a_sum_or_nothing() -> None:
     terms.add(x)
     terms.add(x, w)
     assert torch.equal(terms.sum(), torch.full((2, 16, 3, 3), 4.0))
-
-
-@needs_kernel
-@pytest.mark.parametrize("name", ["nb201", "darts"])
-def test_relaxed_nodes_summed_in_one_pass_compute_the_edge_by_edge_sums(name: str,
-                                                                      monkeypatch) -> None:
-    """float32, channels_last (where the kernel applies): the supernet's output and gradients
-    with each node's ops gathered into one weighted sum, and with each edge's mixed op run
-    and added on its own."""
-    space = SPACES.create(name)
-    size = {"cells_per_stage": 1} if name == "nb201" else {"cells": 3}
-    torch.manual_seed(0)
-    model = space.supernet(channels=16, num_classes=3, **size)
-    model = model.to(memory_format=torch.channels_last)
-    g = torch.Generator().manual_seed(1)
-    alphas = [torch.randn(d.n_options, generator=g).requires_grad_()
-              for d in space.relaxed_decisions()]
-    x = torch.randn(4, 3, 8, 8, generator=g).contiguous(memory_format=torch.channels_last)
-
-    def output_and_grads():
-        y = model(x, Relaxed(tuple(torch.softmax(a, 0) for a in alphas)))
-        return y, torch.autograd.grad(y.square().sum(), [*alphas, *model.parameters()])
-
-    calls = []
-    real = WeightedSum.apply
-    monkeypatch.setattr(WeightedSum, "apply", lambda *a: calls.append(1) or real(*a))
-    fused, fused_grads = output_and_grads()
-    assert calls  # the nodes went through the kernel
-    cell = NB201CellModule if name == "nb201" else SearchCell
-    monkeypatch.setattr(cell, "relaxed_on_whole_channels", lambda self, sel: False)
-    calls.clear()
-    each, each_grads = output_and_grads()
-    assert not calls
-    torch.testing.assert_close(fused, each, rtol=1e-4, atol=1e-5)
-    for a, b in zip(fused_grads, each_grads):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)

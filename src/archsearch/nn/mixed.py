@@ -19,9 +19,9 @@ when the weights live on the CPU (where reading them costs nothing) and all opti
 elsewhere.
 
 Where a node sums several relaxed edges, the NB201 and darts supernets gather each edge's
-weighted ops into the node's one sum instead (:class:`archsearch.nn.weighted_sum.Terms`: the
-same values, one pass over memory); choices, samples and single-option weights go through
-:func:`mix`.
+weighted ops into the node's one sum instead (:class:`archsearch.nn.terms.Terms`: the same
+values up to float rounding, in one pass over memory, the ops' last BatchNorms normalised on
+the way); choices, samples and single-option weights go through :func:`mix`.
 
 A path may also weigh each *edge* in its node's sum (``edge_weights``, one per relaxed decision
 of a space whose relaxed decisions are edges: PC-DARTS' edge normalisation, softmax(beta) over

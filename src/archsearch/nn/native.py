@@ -317,6 +317,146 @@ void wsum_bwd(const float *g, const float *const *xs, const float *c, float *con
 """
 
 
+# A node's sum whose terms include BatchNorm outputs (no affine, batch statistics: the relaxed
+# supernets' ops end in one), taken from the BatchNorms' inputs z_t: the normalised maps are
+# never written. Over channels_last maps (n_pix pixels of c channels, c a multiple of 16: 16
+# channels to a vector) in blocks of whole pixels (ppb a block). Forward: the moments of each z_t (two passes: the mean, then the squares about
+# it), then out = sum_t cx[t] x_t + sum_t (a_t z_t + b_t), a_t and b_t per channel. Backward:
+# one pass for the per-channel sums of g and of g (z_t - mean_t) (and the weighted maps' dot
+# products), then one writing each gradient, alpha g + beta z + gamma per channel.
+WSUM_BN = r"""
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define AT(ptr, i) (*(const v16u *)((ptr) + (i)))
+#define PUT(ptr, i) (*(v16u *)((ptr) + (i)))
+
+static long pixels_in(long b, long n_pix, long ppb) {
+    const long rest = n_pix - b * ppb;
+    return rest < ppb ? rest : ppb;
+}
+
+/* partial[(b * k + t) * c + ch]: block b's sum of zs[t] - center[t] (center NULL: of zs[t]),
+   squared when square is nonzero. c a multiple of 16 (as below). */
+void bn_moments(const float *const *zs, const float *center, float *partial, long k,
+                long n_pix, long c, long ppb, long square) {
+    const long blocks = (n_pix + ppb - 1) / ppb;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long np = pixels_in(b, n_pix, ppb);
+        for (long t = 0; t < k; t++) {
+            const float *z = zs[t] + b * ppb * c;
+            for (long c0 = 0; c0 < c; c0 += 16) {
+                const v16 m = center == 0 ? (v16){0} : AT(center + t * c, c0);
+                v16 acc = (v16){0};
+                if (square) {
+                    for (long p = 0; p < np; p++) {
+                        const v16 v = AT(z, p * c + c0) - m;
+                        acc += v * v;
+                    }
+                } else {
+                    for (long p = 0; p < np; p++) acc += AT(z, p * c + c0) - m;
+                }
+                PUT(partial + (b * k + t) * c, c0) = acc;
+            }
+        }
+    }
+}
+
+/* out = sum_t cx[t] * xs[t] (t < kx) + sum_t (a[t] * zs[t] + bb[t]) (t < kz, per channel) */
+void wsum_bn_fwd(const float *const *xs, const float *cx, long kx, const float *const *zs,
+                 const float *a, const float *bb, long kz, float *out, long n_pix, long c,
+                 long ppb) {
+    const long blocks = (n_pix + ppb - 1) / ppb;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long np = pixels_in(b, n_pix, ppb), lo = b * ppb * c, len = np * c;
+        float *restrict o = out + lo;
+        for (long i = 0; i < len; i++) o[i] = 0.0f;
+        for (long t = 0; t < kx; t++) {
+            const float *restrict x = xs[t] + lo;
+            const float ct = cx[t];
+            for (long i = 0; i < len; i++) o[i] += ct * x[i];
+        }
+        for (long t = 0; t < kz; t++) {
+            const float *z = zs[t] + lo;
+            for (long c0 = 0; c0 < c; c0 += 16) {
+                const v16 at = AT(a + t * c, c0), bt = AT(bb + t * c, c0);
+                for (long p = 0; p < np; p++)
+                    PUT(o, p * c + c0) = AT(o, p * c + c0) + (at * AT(z, p * c + c0) + bt);
+            }
+        }
+    }
+}
+
+/* Per block b: dots[b * m + t] = <g, xs[t]> (t < m; dots NULL: none), sg[b * c + ch] = the
+   sum of g, sgz[(b * kz + t) * c + ch] = the sum of g * (zs[t] - mean[t]) */
+void wsum_bn_bwd_reduce(const float *g, const float *const *xs, long m, float *dots,
+                        const float *const *zs, const float *mean, long kz, float *sg,
+                        float *sgz, long n_pix, long c, long ppb) {
+    const long blocks = (n_pix + ppb - 1) / ppb;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long np = pixels_in(b, n_pix, ppb), lo = b * ppb * c, len = np * c;
+        const float *gb = g + lo;
+        for (long t = 0; dots != 0 && t < m; t++) {
+            const float *x = xs[t] + lo;
+            v16 acc = (v16){0};
+            for (long i = 0; i < len; i += 16) acc += AT(gb, i) * AT(x, i);  /* len: 16k */
+            float sum = 0.0f;
+            for (int j = 0; j < 16; j++) sum += acc[j];
+            dots[b * m + t] = sum;
+        }
+        for (long c0 = 0; c0 < c; c0 += 16) {
+            v16 acc = (v16){0};
+            for (long p = 0; p < np; p++) acc += AT(gb, p * c + c0);
+            PUT(sg + b * c, c0) = acc;
+        }
+        for (long t = 0; t < kz; t++) {
+            const float *z = zs[t] + lo;
+            for (long c0 = 0; c0 < c; c0 += 16) {
+                const v16 mt = AT(mean + t * c, c0);
+                v16 acc = (v16){0};
+                for (long p = 0; p < np; p++)
+                    acc += AT(gb, p * c + c0) * (AT(z, p * c + c0) - mt);
+                PUT(sgz + (b * kz + t) * c, c0) = acc;
+            }
+        }
+    }
+}
+
+/* gxs[t] = cx[t] * g (t < m, where not NULL); gzs[t] = al[t] g + be[t] zs[t] + ga[t], per
+   channel (t < kz, where not NULL) */
+void wsum_bn_bwd_apply(const float *g, const float *cx, float *const *gxs, long m,
+                       const float *const *zs, const float *al, const float *be,
+                       const float *ga, float *const *gzs, long kz, long n_pix, long c,
+                       long ppb) {
+    const long blocks = (n_pix + ppb - 1) / ppb;
+    #pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        const long np = pixels_in(b, n_pix, ppb), lo = b * ppb * c, len = np * c;
+        const float *restrict gb = g + lo;
+        for (long t = 0; t < m; t++) {
+            if (gxs[t] == 0) continue;
+            float *restrict gx = gxs[t] + lo;
+            const float ct = cx[t];
+            for (long i = 0; i < len; i++) gx[i] = ct * gb[i];
+        }
+        for (long t = 0; t < kz; t++) {
+            if (gzs[t] == 0) continue;
+            float *gz = gzs[t] + lo;
+            const float *z = zs[t] + lo;
+            for (long c0 = 0; c0 < c; c0 += 16) {
+                const v16 at = AT(al + t * c, c0), bt = AT(be + t * c, c0),
+                          ct = AT(ga + t * c, c0);
+                for (long p = 0; p < np; p++)
+                    PUT(gz, p * c + c0) = at * AT(gb, p * c + c0) + bt * AT(z, p * c + c0) + ct;
+            }
+        }
+    }
+}
+"""
+
+
 def compile_c(compiler: str, src: Path, built: Path) -> None:
     """Compile with OpenMP (the kernels' ``omp parallel`` loops then run on the OpenMP pool
     PyTorch's CPU wheels load, ``libgomp.so.1``, with its thread count), else without it
@@ -379,7 +519,7 @@ def load(name: str) -> ctypes.CDLL | None:
         return None
 
 
-SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM}
+SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM, "wsum_bn": WSUM_BN}
 
 
 def call(name: str, kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:

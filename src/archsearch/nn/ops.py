@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,6 +11,7 @@ from torch.nn import functional as F
 
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.mixed import weigh
+from archsearch.nn.normalized_sum import Normalized, folds
 from archsearch.nn.pool3x3 import avg_pool3x3, max_pool3x3
 
 
@@ -99,18 +101,24 @@ def cat_channels(states: list[torch.Tensor]) -> torch.Tensor:
 
 class Scaled(nn.Sequential):
     """A sequence that may end in a BatchNorm; ``forward(x, scale)`` = scale * sequence(x),
-    the scale folded into that BatchNorm where :func:`scaled_batch_norm` can."""
+    the scale folded into that BatchNorm where :func:`scaled_batch_norm` can (``defer``: see
+    :meth:`run_from`)."""
 
     def forward(self, x: torch.Tensor,  # type: ignore[override]
-                scale: torch.Tensor | None = None) -> torch.Tensor:
-        return self.run_from(0, x, scale)
+                scale: torch.Tensor | None = None, defer: bool = False) -> Any:
+        return self.run_from(0, x, scale, defer)
 
-    def run_from(self, first: int, x: torch.Tensor,
-                 scale: torch.Tensor | None) -> torch.Tensor:
+    def run_from(self, first: int, x: torch.Tensor, scale: torch.Tensor | None,
+                 defer: bool = False) -> torch.Tensor | Normalized:
+        """Modules ``first``.. on x, times ``scale``; ``defer``: a last BatchNorm that a
+        node's sum can normalise through (:func:`archsearch.nn.normalized_sum.folds`) is left
+        to it (its input returned as :class:`Normalized`)."""
         *body, last = itertools.islice(self, first, None)
         for module in body:
             x = module(x)
         if isinstance(last, nn.BatchNorm2d):
+            if defer and folds(last):
+                return Normalized(x, scale, last)
             return scaled_batch_norm(last, x, scale)
         return weigh(last(x), scale)
 
@@ -126,10 +134,10 @@ class ReLUFirst(Scaled):
 
     def forward(self, x: torch.Tensor,  # type: ignore[override]
                 activated: torch.Tensor | None = None,
-                scale: torch.Tensor | None = None) -> torch.Tensor:
+                scale: torch.Tensor | None = None, defer: bool = False) -> Any:
         if activated is None:
-            return self.run_from(0, x, scale)
-        return self.run_from(1, activated, scale)  # the ReLU (module 0) already applied
+            return self.run_from(0, x, scale, defer)
+        return self.run_from(1, activated, scale, defer)  # the ReLU (module 0) already applied
 
 
 class ReLUConvBN(ReLUFirst):
@@ -281,6 +289,18 @@ def run_scaled(op: nn.Module, x: torch.Tensor, scale: torch.Tensor | None,
     if isinstance(op, Scaled):
         return op(x, scale)
     return weigh(op(x), scale)
+
+
+def run_deferred(op: nn.Module, x: torch.Tensor, scale: torch.Tensor | None,
+                 activated: torch.Tensor | None = None) -> torch.Tensor | Normalized:
+    """:func:`run_scaled`, except that an op ending in a BatchNorm a node's sum can normalise
+    through returns that BatchNorm's input (:class:`Normalized`), for
+    :class:`archsearch.nn.terms.Terms`."""
+    if isinstance(op, ReLUFirst):
+        return op(x, activated, scale, defer=True)
+    if isinstance(op, Scaled):
+        return op(x, scale, defer=True)
+    return run_scaled(op, x, scale, activated)
 
 
 class ResNetBasicBlock(nn.Module):

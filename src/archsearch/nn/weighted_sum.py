@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 
@@ -38,22 +37,6 @@ def weighted_sum(maps: Sequence[torch.Tensor],
     w = (torch.stack([weights[t] for t in scaled]) if scaled  # type: ignore[misc]
          else maps[0].new_empty(0))
     return WeightedSum.apply(w, scaled, *maps)
-
-
-@dataclass
-class Terms:
-    """A node's sum as it is gathered: maps and their weights (None: 1), then :meth:`sum`."""
-
-    maps: list[torch.Tensor] = field(default_factory=list)
-    weights: list[torch.Tensor | None] = field(default_factory=list)
-
-    def add(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> None:
-        self.maps.append(x)
-        self.weights.append(weight)
-
-    def sum(self) -> torch.Tensor | None:
-        """The weighted sum (None: no maps)."""
-        return weighted_sum(self.maps, self.weights) if self.maps else None
 
 
 def reference_sum(maps: Sequence[torch.Tensor],

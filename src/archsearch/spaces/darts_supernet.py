@@ -58,11 +58,12 @@ from archsearch.nn.ops import (
     ReLUConvBN,
     cat_channels,
     count_params_m,
+    run_deferred,
     run_scaled,
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
-from archsearch.nn.weighted_sum import Terms
+from archsearch.nn.terms import Terms
 from archsearch.spaces.darts import EDGES, N_NODES, PRIMITIVES, SPACE
 from archsearch.spaces.darts_network import make_search_op, op_key
 
@@ -107,11 +108,12 @@ class SearchCell(nn.Module):
 
     def op(self, i: int, j: int, k: int, x: torch.Tensor,
            activated: Callable[[], torch.Tensor] | None = None,
-           scale: torch.Tensor | None = None) -> torch.Tensor | None:
+           scale: torch.Tensor | None = None, defer: bool = False) -> Any:
         """Op k (a ``PRIMITIVES`` index) of the edge from node i to node j on x, times
         ``scale`` (its mixing weight, folded into the op's last BatchNorm; None: 1; none:
         None); an identity skip's output dropped out at the ``skip_dropout`` rate when
-        training. ``activated()``: relu(x), computed once for all of node i's ReLU-first ops."""
+        training. ``activated()``: relu(x), computed once for all of node i's ReLU-first ops.
+        ``defer``: a last BatchNorm is left to the node's sum (``ops.run_deferred``)."""
         if k == 0:
             return None
         op = self.held_op(i, j, k)
@@ -121,7 +123,7 @@ class SearchCell(nn.Module):
             y = y * torch.empty_like(y).bernoulli_(1 - p, generator=generator) / (1 - p)
             return weigh(y, scale)
         relu = activated() if activated is not None and starts_with_relu(op) else None
-        return run_scaled(op, x, scale, relu)
+        return (run_deferred if defer else run_scaled)(op, x, scale, relu)
 
     def held_op(self, i: int, j: int, k: int) -> nn.Module:
         """Op k (not none) of the edge from node i to node j (refused if edge_ops left it out)."""
@@ -162,7 +164,7 @@ class SearchCell(nn.Module):
             if k == SKIP and not dropping and isinstance(self.held_op(i, j, k), nn.Identity):
                 terms.add(x, scale)
             elif k != 0:
-                terms.add(self.op(i, j, k, x, activated, scale))  # type: ignore[arg-type]
+                terms.add(self.op(i, j, k, x, activated, scale, defer=True))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, sels: list[Selector],
                 weights: list[torch.Tensor | None]) -> torch.Tensor:

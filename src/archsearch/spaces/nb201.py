@@ -42,11 +42,12 @@ from archsearch.nn.ops import (
     ResNetBasicBlock,
     Zero,
     count_params_m,
+    run_deferred,
     run_scaled,
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
-from archsearch.nn.weighted_sum import Terms
+from archsearch.nn.terms import Terms
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
 from archsearch.types import Decision
@@ -301,7 +302,7 @@ class NB201CellModule(nn.Module):
             elif k == POOL:
                 pooled.add(x, scale)
             elif OPS[k] != "none":
-                terms.add(self._op(e, k, x, activated, scale))
+                terms.add(self._op(e, k, x, activated, scale, defer=True))
 
     def edge(self, e: int, x: torch.Tensor, sel: Selector,
              activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
@@ -314,14 +315,15 @@ class NB201CellModule(nn.Module):
 
     def _op(self, edge: int, k: int, x: torch.Tensor,
             activated: Callable[[], torch.Tensor] | None = None,
-            scale: torch.Tensor | None = None) -> torch.Tensor | None:
+            scale: torch.Tensor | None = None, defer: bool = False) -> Any:
         """Op k of an edge on x, times ``scale`` (its mixing weight; None: 1); None for
-        ``none`` (it adds zeros: skip the work)."""
+        ``none`` (it adds zeros: skip the work). ``defer``: a last BatchNorm is left to the
+        node's sum (:func:`archsearch.nn.ops.run_deferred`)."""
         if OPS[k] == "none":
             return None
         op = self.ops[edge][OPS[k]]
         relu = activated() if activated is not None and starts_with_relu(op) else None
-        return run_scaled(op, x, scale, relu)
+        return (run_deferred if defer else run_scaled)(op, x, scale, relu)
 
 
 @SPACES.register("nb201")
