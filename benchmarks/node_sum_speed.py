@@ -11,7 +11,15 @@ map, BatchNorm input and mixing logit through its softmax), both alternating ``-
 times at ``--threads`` threads; one JSON line per node, the medians over the rounds.
 ``--plain`` times sums without BatchNorms (the weighted maps alone: ``nn.weighted_sum``).
 
+``--accuracy`` times nothing: how far the float32 architecture gradient of each relaxed
+supernet (16 channels; nb201: 2 cells per stage, darts: 3 cells) is from its float64 value
+(where the kernels do not apply), with the kernels and through PyTorch: one cross-entropy loss
+of a random batch of 16 32x32 images, channels_last, softmax of small random alphas; one JSON
+line per space and path, ``||g32 - g64|| / ||g64||`` (the other native kernels, pooling and
+depthwise, run in both float32 paths).
+
     python benchmarks/node_sum_speed.py --threads 2
+    python benchmarks/node_sum_speed.py --accuracy
 """
 
 from __future__ import annotations
@@ -24,11 +32,14 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from archsearch.allocator import keep_freed_memory
 from archsearch.nn import normalized_sum, weighted_sum
+from archsearch.nn.mixed import Relaxed
 from archsearch.nn.normalized_sum import Normalized
 from archsearch.nn.terms import Terms
+from archsearch.registry import SPACES
 
 # per node: (BatchNorm outputs, weighted plain maps, unweighted plain maps)
 NODES = {"nb201 node 1": (2, 1, 1), "nb201 node 2": (4, 2, 1), "nb201 node 3": (6, 3, 1),
@@ -78,14 +89,50 @@ def time_ms(native: bool, norms: list[torch.Tensor], plain: list[torch.Tensor], 
         return timed()
 
 
+def alpha_gradient(model: nn.Module, alphas: list[torch.Tensor], x: torch.Tensor,
+                   y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    model = model.to(dtype).to(memory_format=torch.channels_last)
+    leaves = [a.to(dtype).requires_grad_() for a in alphas]
+    x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+    loss = F.cross_entropy(model(x, Relaxed(tuple(torch.softmax(a, 0) for a in leaves))), y)
+    return torch.cat([g.flatten() for g in torch.autograd.grad(loss, leaves)]).double()
+
+
+def accuracy() -> None:
+    for name, size in (("nb201", {"cells_per_stage": 2}), ("darts", {"cells": 3})):
+        space = SPACES.create(name)
+        torch.manual_seed(0)
+        model = space.supernet(channels=16, num_classes=10, **size)
+        g = torch.Generator().manual_seed(1)
+        alphas = [torch.randn(d.n_options, generator=g) * 1e-3
+                  for d in space.relaxed_decisions()]
+        x = torch.randn(16, 3, 32, 32, generator=g)
+        y = torch.randint(0, 10, (16,), generator=g)
+        reference = alpha_gradient(model, alphas, x, y, torch.float64)
+        for path in ("native", "pytorch"):
+            if path == "native":
+                got = alpha_gradient(model, alphas, x, y, torch.float32)
+            else:
+                with through_pytorch():
+                    got = alpha_gradient(model, alphas, x, y, torch.float32)
+            error = float((got - reference).norm() / reference.norm())
+            print(json.dumps({"space": name, "path": path, **size,
+                              "relative_error_vs_float64": error}), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--plain", action="store_true", help="the sums without BatchNorms")
+    p.add_argument("--accuracy", action="store_true",
+                   help="float32 against float64 architecture gradients, no timing")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.accuracy:
+        accuracy()
+        return
     keep_freed_memory()  # as in a search step (archsearch.allocator)
     for node, (n_norms, weighted, unweighted) in (PLAIN if args.plain else NODES).items():
         def maps(n: int) -> list[torch.Tensor]:
