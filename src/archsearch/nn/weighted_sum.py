@@ -1,12 +1,13 @@
 """A relaxed node's sum, sum_t w_t * x_t (w_t None: 1), in one pass over memory on the CPU.
 
-A DARTS-style node adds every op output of every incoming edge: NB201's last node 6 ReLU-
-Conv-BN outputs (their weights folded into the BatchNorm), 3 skip inputs times their weights
-and a pooling; a DARTS cell's last node 35 maps. PyTorch adds two maps per operator and
-multiplies before each weighted add, a pass over memory each, forward and backward.
-:func:`weighted_sum` reads the maps once (``native.WSUM``); its backward returns the output's
-gradient itself to every unweighted map, writes ``w_t * g`` for the weighted ones and their
-weights' gradients ``<g, x_t>`` in the same pass.
+A DARTS-style node adds every op output of every incoming edge (a DARTS cell's last node: 35
+maps). PyTorch adds two maps per operator and multiplies before each weighted add, a pass over
+memory each, forward and backward. :func:`weighted_sum` reads the maps once (``native.WSUM``);
+its backward returns the output's gradient itself to every unweighted map, writes ``w_t * g``
+for the weighted ones and their weights' gradients ``<g, x_t>`` in the same pass. The
+supernets' nodes whose ops end in BatchNorms go to :mod:`archsearch.nn.normalized_sum`
+instead; this sum takes the rest (NB201's pooling inputs, a node whose BatchNorms that kernel
+cannot take, once PyTorch has normalised them).
 
 The native kernel takes float32 CPU maps of one shape and one dense layout (contiguous or
 channels_last); anything else (another device or dtype, broadcasting, a scalar term), no C
@@ -89,7 +90,7 @@ class WeightedSum(torch.autograd.Function):
         native.load("wsum").wsum_fwd(  # type: ignore[union-attr]
             pointers(maps), ctypes.c_void_p(coefs.data_ptr()), ctypes.c_void_p(out.data_ptr()),
             ctypes.c_long(len(maps)), ctypes.c_long(out.numel()))
-        ctx.scaled, ctx.n_maps, ctx.format = scaled, len(maps), dense_format(out)
+        ctx.scaled, ctx.format = scaled, dense_format(out)
         ctx.save_for_backward(weights, *(maps[t] for t in scaled))
         return out
 
