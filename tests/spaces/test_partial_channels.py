@@ -207,3 +207,35 @@ def test_edge_weights_reach_the_output_and_a_wrong_shape_is_refused() -> None:
     assert weights.grad is not None and bool((weights.grad != 0).all())
     with pytest.raises(ArchitectureError, match=r"edge_weights need shape \(6,\)"):
         net(images(), Relaxed(random_path(space).weights, edge_weights=torch.ones(5)))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_partial_edges_weight_goes_into_its_parts_and_keeps_nothing_more_for_backward(
+        stride: int) -> None:
+    _, net = supernet("darts", partial_channels=4)
+    cell = net.cells[1] if stride == 2 else net.cells[0]
+    c = cell.c_out // 4
+    sel = (F.softmax(torch.randn(8, generator=torch.Generator().manual_seed(3),
+                                 dtype=torch.float64), 0), tuple(range(8)))
+    x = torch.randn(4, c, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64,
+                    requires_grad=True)
+    weight = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    saved: dict[str, dict[int, int]] = {"weighted": {}, "unweighted": {}}
+    outputs = {}
+    for name, w in (("weighted", weight), ("unweighted", None)):
+        def pack(t: torch.Tensor, into=saved[name]) -> torch.Tensor:
+            into[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            outputs[name] = cell.edge(0, 2, x, sel, None, w)
+    torch.testing.assert_close(outputs["weighted"], 0.3 * outputs["unweighted"],
+                               rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(outputs["weighted"])
+    (gw,) = torch.autograd.grad(outputs["weighted"], weight, g, retain_graph=True)
+    torch.testing.assert_close(gw, (g * outputs["unweighted"]).sum(), rtol=1e-10, atol=1e-12)
+    # the weight adds the pooled bypass at stride 2 (a view of x at stride 1, kept anyway)
+    # and 0-d products of weights, never a copy of the edge's whole output
+    extra = sum(saved["weighted"].values()) - sum(saved["unweighted"].values())
+    bypass = 4 * (c - c // 4) * (8 // stride) ** 2 * 8 if stride == 2 else 0
+    assert extra <= bypass + 8 * 16

@@ -142,6 +142,18 @@ def mix_scaled(selector: Selector,
     return total
 
 
+def mix_weighted(selector: Selector,
+                 compute: Callable[[int, torch.Tensor | None], torch.Tensor | None],
+                 weight: torch.Tensor | None) -> torch.Tensor | None:
+    """``weight * mix_scaled(selector, compute)`` (an edge's weight in its node's sum; None: 1),
+    the weight folded into each option's scale where the selector holds weights: no product
+    of the whole edge's output is then kept for the backward pass."""
+    if weight is None or not isinstance(selector, tuple):
+        return weigh(mix_scaled(selector, compute), weight)
+    return mix_scaled(selector, lambda j, scale: compute(j, weight if scale is None
+                                                         else scale * weight))
+
+
 def edge_weights(space: Any, path: Any) -> list[torch.Tensor | None]:
     """Per relaxed decision of ``space``, its edge's weight in its node's sum: the entries of a
     :class:`Relaxed` path's ``edge_weights``, else None (weight 1)."""

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.nn import functional as F
 
 from archsearch.errors import UserError
+from archsearch.nn.lean_max_pool import lean_max_pool2d
+from archsearch.nn.mixed import weigh
 from archsearch.nn.ops import contiguous_grad
 
 
@@ -29,18 +30,24 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def partial_edge(x: torch.Tensor, k: int, stride: int,
-                 mixed: Callable[[torch.Tensor], torch.Tensor | None]) -> torch.Tensor | None:
-    """The edge on x (B, C, H, W): ``mixed`` (the mixed op at C/k channels, None when nothing
-    contributes) on the first C/k channels, the rest bypassing, concatenated and shuffled in
-    k groups; k = 1: ``mixed(x)``, exactly. A mixed op with no output adds zeros here: the
-    bypass still flows (the official ``none`` op outputs zeros)."""
+                 mixed: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor | None],
+                 weight: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The edge on x (B, C, H, W) times ``weight`` (its weight in its node's sum; None: 1):
+    ``mixed(x', weight)`` (the mixed op at C/k channels times the weight, None when nothing
+    contributes) on the first C/k channels, the rest bypassing (times the weight),
+    concatenated and shuffled in k groups; k = 1: ``mixed(x, weight)``, exactly. A mixed op
+    with no output adds zeros here: the bypass still flows (the official ``none`` op outputs
+    zeros). The weight goes into the two parts, not onto the shuffled whole: the product
+    kept for its gradient is then the bypass (a view of x on a stride-1 edge), not the
+    edge's output."""
     if k == 1:
-        return mixed(x)
+        return mixed(x, weight)
     c = x.shape[1] // k
     rest = x[:, c:]  # (B, C - C/k, H, W)
     if stride == 2:
-        rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)  # (B, C - C/k, H/2, W/2)
-    y = mixed(x[:, :c])  # (B, C/k, H', W') or None
+        rest = lean_max_pool2d(rest, 2, 2, ceil_mode=True)  # (B, C - C/k, H/2, W/2)
+    rest = weigh(rest, weight)
+    y = mixed(x[:, :c], weight)  # (B, C/k, H', W') or None
     if y is None:
         y = rest.new_zeros((rest.shape[0], c, *rest.shape[2:]))
     # y's gradient comes back as a slice of the shuffled one: made contiguous for its ops

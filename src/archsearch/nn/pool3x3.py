@@ -9,7 +9,7 @@ of its backward passes zero-fill and scatter; the native ones keep each window's
 in an int32 and gather (BENCHMARKS.md). The same values, and gradients up to the order of
 float summation (max: ties go to the window's first tap in row-major order, as in PyTorch).
 Anything else, no C compiler, or a backward pass that builds a graph (double backward) goes
-through PyTorch.
+through PyTorch (max pooling: keeping no indices on the CPU, :mod:`archsearch.nn.lean_max_pool`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import torch
 from torch.nn import functional as F
 
 from archsearch.nn import native
+from archsearch.nn.lean_max_pool import lean_max_pool2d
 
 
 def max_pool3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """x (B, C, H, W) -> (B, C, H', W'), H' = (H - 1) // stride + 1."""
     if native_applies(x, stride):
         return MaxPool3x3.apply(x, stride)
-    return F.max_pool2d(x, 3, stride, 1)
+    return lean_max_pool2d(x, 3, stride, 1)
 
 
 def avg_pool3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:

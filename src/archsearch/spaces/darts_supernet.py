@@ -48,6 +48,7 @@ from archsearch.nn.mixed import (
     add_maps,
     edge_weights,
     mix_scaled,
+    mix_weighted,
     node_sum,
     relu_once,
     selectors,
@@ -134,16 +135,19 @@ class SearchCell(nn.Module):
         return self.ops[key]
 
     def edge(self, i: int, j: int, x: torch.Tensor, sel: Selector,
-             activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+             activated: Callable[[], torch.Tensor] | None = None,
+             weight: torch.Tensor | None = None) -> torch.Tensor | None:
         """The edge from node i to node j on x: its chosen op, or its ops' weighted sum (on
-        the first C/K channels, the rest bypassing, when partial; ``activated`` then unused)."""
+        the first C/K channels, the rest bypassing, when partial; ``activated`` then unused),
+        times ``weight`` (its weight in its node's sum; None: 1)."""
         if self.partial == 1:
-            return mix_scaled(sel, lambda k, w: self.op(i, j, k, x, activated, w))
+            return weigh(mix_scaled(sel, lambda k, w: self.op(i, j, k, x, activated, w)),
+                         weight)
 
-        def mixed(x: torch.Tensor) -> torch.Tensor | None:
-            return mix_scaled(sel, lambda k, w: self.op(i, j, k, x, scale=w))
+        def mixed(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor | None:
+            return mix_weighted(sel, lambda k, w: self.op(i, j, k, x, scale=w), weight)
 
-        return partial_edge(x, self.partial, self.stride(i), mixed)
+        return partial_edge(x, self.partial, self.stride(i), mixed, weight)
 
     def relaxed_on_whole_channels(self, sel: Selector) -> bool:
         """Whether an edge's ops join its node's sum one by one: weights over several ops
@@ -183,8 +187,8 @@ class SearchCell(nn.Module):
                 if self.relaxed_on_whole_channels(sels[e]):
                     self.add_terms(i, j, states[i], sels[e], weights[e], activated[i], terms)
                 else:
-                    rest = add_maps(rest, weigh(self.edge(i, j, states[i], sels[e],
-                                                          activated[i]), weights[e]))
+                    rest = add_maps(rest, self.edge(i, j, states[i], sels[e], activated[i],
+                                                    weights[e]))
                 e += 1
             total = add_maps(terms.sum(), rest)  # (B, C, H', W')
             states.append(node_sum(total, zeros))

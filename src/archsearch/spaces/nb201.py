@@ -31,6 +31,7 @@ from archsearch.nn.mixed import (
     add_maps,
     edge_weights,
     mix_scaled,
+    mix_weighted,
     node_sum,
     relu_once,
     selectors,
@@ -270,8 +271,8 @@ class NB201CellModule(nn.Module):
                     self.add_terms(e, nodes[i], sels[e], weights[e], activated[i], terms,
                                    pooled)
                 else:
-                    rest = add_maps(rest, weigh(self.edge(e, nodes[i], sels[e], activated[i]),
-                                                weights[e]))
+                    rest = add_maps(rest, self.edge(e, nodes[i], sels[e], activated[i],
+                                                    weights[e]))
             pool_input = pooled.sum()  # sum_i w_i pool(x_i) = pool(sum_i w_i x_i)
             if pool_input is not None:
                 terms.add(self.ops[EDGES.index((j, 0))][OPS[POOL]](pool_input))
@@ -305,13 +306,15 @@ class NB201CellModule(nn.Module):
                 terms.add(self._op(e, k, x, activated, scale, defer=True))
 
     def edge(self, e: int, x: torch.Tensor, sel: Selector,
-             activated: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels).
-        ``activated()``: relu(x), shared by the node's ReLU-first ops (not when partial)."""
+             activated: Callable[[], torch.Tensor] | None = None,
+             weight: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Edge e on x: its chosen op or its ops' weighted sum (partial: on C/K channels),
+        times ``weight`` (its weight in its node's sum; None: 1). ``activated()``: relu(x),
+        shared by the node's ReLU-first ops (not when partial)."""
         if self.partial == 1:
-            return mix_scaled(sel, lambda k, w: self._op(e, k, x, activated, w))
-        return partial_edge(x, self.partial, 1,
-                            lambda x: mix_scaled(sel, lambda k, w: self._op(e, k, x, scale=w)))
+            return weigh(mix_scaled(sel, lambda k, w: self._op(e, k, x, activated, w)), weight)
+        return partial_edge(x, self.partial, 1, lambda x, weight: mix_weighted(
+            sel, lambda k, w: self._op(e, k, x, scale=w), weight), weight)
 
     def _op(self, edge: int, k: int, x: torch.Tensor,
             activated: Callable[[], torch.Tensor] | None = None,
