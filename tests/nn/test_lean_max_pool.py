@@ -92,3 +92,17 @@ def test_the_3x3_poolings_fallback_and_pc_darts_bypass_keep_no_indices() -> None
     walk(partial_edge(x, 4, 2, lambda part, w: part[:, :, ::2, ::2] * 1.0).grad_fn)
     assert any("LeanMaxPool" in n for n in names)
     assert not any("MaxPool2DWithIndices" in n for n in names)
+
+
+def test_a_traced_module_records_pytorchs_pooling() -> None:
+    """``archsearch export`` traces networks whose parameters want gradients."""
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return lean_max_pool2d(self.conv(x), 3, 2, 1)
+
+    traced = torch.jit.trace(Net(), torch.randn(1, 3, 6, 6))
+    assert "max_pool2d" in str(traced.graph) and "LeanMaxPool" not in str(traced.graph)

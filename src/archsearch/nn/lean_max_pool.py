@@ -18,8 +18,10 @@ from torch.nn import functional as F
 def lean_max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0,
                     ceil_mode: bool = False) -> torch.Tensor:
     """``F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)`` on x (B, C, H, W);
-    on the CPU, with a gradient to keep, through :class:`LeanMaxPool`."""
-    if x.device.type != "cpu" or not torch.is_grad_enabled() or not x.requires_grad:
+    on the CPU, with a gradient to keep, through :class:`LeanMaxPool` (never while tracing or
+    compiling, where a Python autograd Function has no graph form)."""
+    if (x.device.type != "cpu" or not torch.is_grad_enabled() or not x.requires_grad
+            or torch.jit.is_tracing() or torch.compiler.is_compiling()):
         return F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
     return LeanMaxPool.apply(x, kernel, stride, padding, ceil_mode)
 
