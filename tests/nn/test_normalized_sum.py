@@ -15,6 +15,7 @@ from archsearch.nn import native, normalized_sum
 from archsearch.nn.mixed import Relaxed
 from archsearch.nn.normalized_sum import Normalized, NormalizedSum
 from archsearch.nn.ops import ReLUConvBN, run_deferred
+from archsearch.nn.skip_pool import SkipPool
 from archsearch.nn.terms import Terms
 from archsearch.nn.weighted_sum import WeightedSum
 from archsearch.registry import SPACES
@@ -158,12 +159,13 @@ def test_relaxed_nodes_summed_in_one_pass_compute_the_edge_by_edge_sums(name: st
         return y, torch.autograd.grad(y.square().sum(), [*alphas, *model.parameters()])
 
     calls: list[str] = []
-    for function in (WeightedSum, NormalizedSum):
+    for function in (WeightedSum, NormalizedSum, SkipPool):
         real = function.apply
         monkeypatch.setattr(function, "apply", lambda *a, f=function, real=real:
                             calls.append(f.__name__) or real(*a))
     fused, fused_grads = output_and_grads()
     assert "NormalizedSum" in calls  # the nodes went through the kernel
+    assert ("SkipPool" in calls) == (name == "nb201")  # NB201's skips and pooling too
     cell = NB201CellModule if name == "nb201" else SearchCell
     monkeypatch.setattr(cell, "relaxed_on_whole_channels", lambda self, sel: False)
     calls.clear()

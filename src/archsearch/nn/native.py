@@ -457,6 +457,109 @@ void wsum_bn_bwd_apply(const float *g, const float *cx, float *const *gxs, long 
 """
 
 
+# The linear part of a relaxed NB201 node: its skips and its one average pooling (3x3, stride
+# 1, padding 1, windows over their real pixels only), out = sum_t ws[t] x_t + pool(sum_t wp[t]
+# x_t), over channels_last maps (N, H, W, C), C a multiple of 16, parallel over image rows.
+# A window's pixel count is its real rows times its real columns, so the pooling is separable:
+# each output row first sums the (weighted) input rows above, at and below it (a row buffer
+# on the stack), then each pixel sums 3 columns of that. Backward: v = the pooling's backward
+# of g, separable the same way (g / the window's rows, summed over rows; / its columns, summed
+# over columns); gx_t = ws[t] g + wp[t] v, and per row the dot products <g, x_t>, <v, x_t>.
+SKIP_POOL = r"""
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define AT(ptr, i) (*(const v16u *)((ptr) + (i)))
+#define PUT(ptr, i) (*(v16u *)((ptr) + (i)))
+
+static inline long lo_of(long i) { return i == 0 ? 0 : i - 1; }
+static inline long hi_of(long i, long n) { return i == n - 1 ? n : i + 2; }
+
+void skip_pool_fwd(const float *const *xs, const float *ws, const float *wp, long k,
+                   float *out, long n_img, long h, long w, long c) {
+    const long row = w * c;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long n = 0; n < n_img; n++) {
+        for (long oh = 0; oh < h; oh++) {
+            float cs[row];  /* sum over the window's rows of sum_t wp[t] x_t */
+            for (long i = 0; i < row; i++) cs[i] = 0.0f;
+            const long r0 = lo_of(oh), r1 = hi_of(oh, h);
+            for (long t = 0; t < k; t++) {
+                const float wt = wp[t];
+                if (wt == 0.0f) continue;
+                for (long r = r0; r < r1; r++) {
+                    const float *restrict x = xs[t] + (n * h + r) * row;
+                    for (long i = 0; i < row; i++) cs[i] += wt * x[i];
+                }
+            }
+            const long here = (n * h + oh) * row;
+            const float rows_n = (float)(r1 - r0);
+            for (long ow = 0; ow < w; ow++) {
+                const long q0 = lo_of(ow), q1 = hi_of(ow, w);
+                const float count = rows_n * (float)(q1 - q0);
+                for (long c0 = 0; c0 < c; c0 += 16) {
+                    v16 acc = (v16){0};
+                    for (long q = q0; q < q1; q++) acc += AT(cs, q * c + c0);
+                    v16 skip = (v16){0};
+                    for (long t = 0; t < k; t++) skip += ws[t] * AT(xs[t] + here, ow * c + c0);
+                    PUT(out + here, ow * c + c0) = skip + acc / count;
+                }
+            }
+        }
+    }
+}
+
+/* gxs[t] (NULL: not wanted) = ws[t] g + wp[t] v; dots (NULL: not wanted) per image row r:
+   dots[r * 2k + t] = <g, x_t>, dots[r * 2k + k + t] = <v, x_t> over the row. */
+void skip_pool_bwd(const float *g, const float *const *xs, const float *ws, const float *wp,
+                   long k, float *const *gxs, float *dots, long n_img, long h, long w,
+                   long c) {
+    const long row = w * c;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long n = 0; n < n_img; n++) {
+        for (long ih = 0; ih < h; ih++) {
+            float cs[row], v[row];
+            for (long i = 0; i < row; i++) cs[i] = 0.0f;
+            /* the windows reading row ih are centred on rows lo_of(ih) .. hi_of(ih) - 1 */
+            for (long r = lo_of(ih); r < hi_of(ih, h); r++) {
+                const float inv = 1.0f / (float)(hi_of(r, h) - lo_of(r));
+                const float *restrict gr = g + (n * h + r) * row;
+                for (long i = 0; i < row; i++) cs[i] += gr[i] * inv;
+            }
+            for (long iw = 0; iw < w; iw++) {
+                for (long c0 = 0; c0 < c; c0 += 16) {
+                    v16 acc = (v16){0};
+                    for (long q = lo_of(iw); q < hi_of(iw, w); q++)
+                        acc += AT(cs, q * c + c0) / (float)(hi_of(q, w) - lo_of(q));
+                    PUT(v, iw * c + c0) = acc;
+                }
+            }
+            const long here = (n * h + ih) * row;
+            const float *restrict gb = g + here;
+            for (long t = 0; t < k; t++) {
+                const float *restrict x = xs[t] + here;
+                if (gxs[t] != 0) {
+                    float *restrict gx = gxs[t] + here;
+                    const float a = ws[t], b = wp[t];
+                    for (long i = 0; i < row; i++) gx[i] = a * gb[i] + b * v[i];
+                }
+                if (dots == 0) continue;
+                v16 dg = (v16){0}, dv = (v16){0};
+                for (long i = 0; i < row; i += 16) {
+                    const v16 xv = AT(x, i);
+                    dg += AT(gb, i) * xv;
+                    dv += AT(v, i) * xv;
+                }
+                float sg = 0.0f, sv = 0.0f;
+                for (int j = 0; j < 16; j++) { sg += dg[j]; sv += dv[j]; }
+                dots[(n * h + ih) * 2 * k + t] = sg;
+                dots[(n * h + ih) * 2 * k + k + t] = sv;
+            }
+        }
+    }
+}
+"""
+
+
 def compile_c(compiler: str, src: Path, built: Path) -> None:
     """Compile with OpenMP (the kernels' ``omp parallel`` loops then run on the OpenMP pool
     PyTorch's CPU wheels load, ``libgomp.so.1``, with its thread count), else without it
@@ -519,7 +622,8 @@ def load(name: str) -> ctypes.CDLL | None:
         return None
 
 
-SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM, "wsum_bn": WSUM_BN}
+SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM, "wsum_bn": WSUM_BN,
+           "skip_pool": SKIP_POOL}
 
 
 def call(name: str, kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:

@@ -48,6 +48,7 @@ from archsearch.nn.ops import (
     starts_with_relu,
 )
 from archsearch.nn.partial import check_partial, partial_edge
+from archsearch.nn.skip_pool import SkipPoolTerms
 from archsearch.nn.terms import Terms
 from archsearch.registry import SPACES
 from archsearch.spaces.base import Architecture, Graph, SearchSpace
@@ -262,20 +263,20 @@ class NB201CellModule(nn.Module):
         activated = [relu_once(x)]  # node i's ReLU, computed once when first asked for
         for j in range(1, N_NODES):
             terms = Terms()  # the node's sum over the relaxed edges' ops, taken in one pass
-            pooled = Terms()  # the weighted inputs of the node's one average pooling
+            linear = SkipPoolTerms()  # its skips and its one average pooling, in one pass
             rest = None  # the edges that run as themselves (a choice, a sample, partial)
             for e, (t, i) in enumerate(EDGES):
                 if t != j:
                     continue
                 if self.relaxed_on_whole_channels(sels[e]):
                     self.add_terms(e, nodes[i], sels[e], weights[e], activated[i], terms,
-                                   pooled)
+                                   linear)
                 else:
                     rest = add_maps(rest, self.edge(e, nodes[i], sels[e], activated[i],
                                                     weights[e]))
-            pool_input = pooled.sum()  # sum_i w_i pool(x_i) = pool(sum_i w_i x_i)
-            if pool_input is not None:
-                terms.add(self.ops[EDGES.index((j, 0))][OPS[POOL]](pool_input))
+            skips_and_pool = linear.sum()
+            if skips_and_pool is not None:
+                terms.add(skips_and_pool)
             total = add_maps(terms.sum(), rest)
             nodes.append(node_sum(total, lambda: torch.zeros_like(x)))
             activated.append(relu_once(nodes[-1]))
@@ -289,19 +290,20 @@ class NB201CellModule(nn.Module):
                 and len(sel[1]) > 1)
 
     def add_terms(self, e: int, x: torch.Tensor, sel: Selector, edge_weight: torch.Tensor | None,
-                  activated: Callable[[], torch.Tensor], terms: Terms, pooled: Terms) -> None:
+                  activated: Callable[[], torch.Tensor], terms: Terms,
+                  linear: SkipPoolTerms) -> None:
         """Edge e's ops on x into its node's sums, each op times its weight (times the edge's
         weight, if any): the convolutions with the weight folded into their BatchNorm, the
-        skip as x and its weight, the average pooling's input into the node's pooling
-        (average pooling is linear: half the poolings of a relaxed cell, forward and
-        backward)."""
+        skip and the average pooling as x and their weights into the node's skips and its
+        one pooling (average pooling is linear: ``sum_i w_i pool(x_i) = pool(sum_i w_i x_i)``,
+        half the poolings of a relaxed cell; :mod:`archsearch.nn.skip_pool`)."""
         w, active = sel  # type: ignore[misc]
         for k in active:
             scale = w[k] if edge_weight is None else w[k] * edge_weight
             if OPS[k] == "skip_connect":
-                terms.add(x, scale)
+                linear.add(x, skip=scale)
             elif k == POOL:
-                pooled.add(x, scale)
+                linear.add(x, pool=scale)
             elif OPS[k] != "none":
                 terms.add(self._op(e, k, x, activated, scale, defer=True))
 
