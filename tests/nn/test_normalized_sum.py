@@ -78,6 +78,25 @@ def test_values_and_gradients_are_pytorchs(case: str, monkeypatch) -> None:
 
 
 @needs_kernel
+@pytest.mark.parametrize("offset", [0.0, 1e3, -1e4])
+def test_the_moments_hold_for_a_mean_far_larger_than_the_spread(offset: float) -> None:
+    """One pass over each z, its blocks about their first pixels: the normalised map as in
+    float64 (up to the float32 rounding of the affine map itself) for channels whose mean is
+    up to 3 x 10^4 times their spread (plain sums and squares in one float32 pass would lose
+    the variance entirely)."""
+    g = torch.Generator().manual_seed(3)
+    z = (offset + 0.3 * torch.randn(3, 16, 11, 13, generator=g)).contiguous(
+        memory_format=torch.channels_last)
+    terms = Terms()
+    terms.add(Normalized(z, None, BN))
+    assert normalized_sum.native_applies(terms.maps, terms.weights, terms.norms)
+    exact = z.double() - z.double().mean(dim=(0, 2, 3), keepdim=True)
+    exact = exact / torch.sqrt(exact.square().mean(dim=(0, 2, 3), keepdim=True) + BN.eps)
+    rounding = 2 * 2**-23 * abs(offset) / 0.3  # two ulps of the largest a * z
+    torch.testing.assert_close(terms.sum().double(), exact, rtol=0, atol=1e-5 + rounding)
+
+
+@needs_kernel
 def test_the_kernel_runs_only_where_it_applies() -> None:
     calls = []
     real = NormalizedSum.apply

@@ -320,11 +320,12 @@ void wsum_bwd(const float *g, const float *const *xs, const float *c, float *con
 # A node's sum whose terms include BatchNorm outputs (no affine, batch statistics: the relaxed
 # supernets' ops end in one), taken from the BatchNorms' inputs z_t: the normalised maps are
 # never written. Over channels_last maps (n_pix pixels of c channels, c a multiple of 16: 16
-# channels to a vector) in blocks of whole pixels (ppb a block). Forward: the moments of each z_t (two passes: the mean, then the squares about
-# it), then out = sum_t cx[t] x_t + sum_t (a_t z_t + b_t), a_t and b_t per channel. Backward:
+# channels to a vector) in blocks of whole pixels (ppb a block). Forward: the moments of each
+# z_t (one pass, each block about its first pixel), then out = sum_t cx[t] x_t + sum_t (a_t z_t + b_t), a_t and b_t per channel. Backward:
 # one pass for the per-channel sums of g and of g (z_t - mean_t) (and the weighted maps' dot
 # products), then one writing each gradient, alpha g + beta z + gamma per channel.
 WSUM_BN = r"""
+#include <math.h>
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 #define AT(ptr, i) (*(const v16u *)((ptr) + (i)))
@@ -335,30 +336,45 @@ static long pixels_in(long b, long n_pix, long ppb) {
     return rest < ppb ? rest : ppb;
 }
 
-/* partial[(b * k + t) * c + ch]: block b's sum of zs[t] - center[t] (center NULL: of zs[t]),
-   squared when square is nonzero. c a multiple of 16 (as below). */
-void bn_moments(const float *const *zs, const float *center, float *partial, long k,
-                long n_pix, long c, long ppb, long square) {
+/* mean[t * c + ch] and invstd[t * c + ch] (1 / sqrt(var + eps), the biased variance) of
+   zs[t] in one pass: per block b, about its first pixel (shift), the sums of z - shift and of
+   its squares (in float32 over at most ppb pixels: centred, so without cancellation), then
+   the blocks' means and squared deviations combined in double (Chan et al.'s pairwise
+   update, in block order). work: 2 * blocks * k * c floats. c a multiple of 16 (as below). */
+void bn_moments(const float *const *zs, float *mean, float *invstd, float *work, long k,
+                long n_pix, long c, long ppb, double eps) {
     const long blocks = (n_pix + ppb - 1) / ppb;
+    float *bmean = work, *bm2 = work + blocks * k * c;
     #pragma omp parallel for schedule(static)
     for (long b = 0; b < blocks; b++) {
         const long np = pixels_in(b, n_pix, ppb);
         for (long t = 0; t < k; t++) {
             const float *z = zs[t] + b * ppb * c;
             for (long c0 = 0; c0 < c; c0 += 16) {
-                const v16 m = center == 0 ? (v16){0} : AT(center + t * c, c0);
-                v16 acc = (v16){0};
-                if (square) {
-                    for (long p = 0; p < np; p++) {
-                        const v16 v = AT(z, p * c + c0) - m;
-                        acc += v * v;
-                    }
-                } else {
-                    for (long p = 0; p < np; p++) acc += AT(z, p * c + c0) - m;
+                const v16 m = AT(z, c0);
+                v16 s1 = (v16){0}, s2 = (v16){0};
+                for (long p = 0; p < np; p++) {
+                    const v16 v = AT(z, p * c + c0) - m;
+                    s1 += v;
+                    s2 += v * v;
                 }
-                PUT(partial + (b * k + t) * c, c0) = acc;
+                const v16 d = s1 / (float)np;
+                PUT(bmean + (b * k + t) * c, c0) = m + d;
+                PUT(bm2 + (b * k + t) * c, c0) = s2 - s1 * d;
             }
         }
+    }
+    for (long i = 0; i < k * c; i++) {
+        double n = 0.0, mu = 0.0, m2 = 0.0;
+        for (long b = 0; b < blocks; b++) {
+            const double nb = (double)pixels_in(b, n_pix, ppb), total = n + nb;
+            const double delta = (double)bmean[b * k * c + i] - mu;
+            mu += delta * nb / total;
+            m2 += (double)bm2[b * k * c + i] + delta * delta * n * nb / total;
+            n = total;
+        }
+        mean[i] = (float)mu;
+        invstd[i] = (float)(1.0 / sqrt(m2 / n + eps));
     }
 }
 

@@ -4,7 +4,7 @@ The relaxed supernets' convolutions end in a BatchNorm without affine parameters
 normalises with the batch's statistics, its mixing weight folded in: ``s * (z - mean) / std``
 per channel. PyTorch writes that map, and the node's sum reads it again; its backward reads the
 node's gradient once per BatchNorm. :func:`normalized_sum` takes the BatchNorms' inputs ``z``
-instead (``native.WSUM_BN``): the moments of each z (two passes), then one pass computing the
+instead (``native.WSUM_BN``): the moments of each z (one pass), then one pass computing the
 node from the plain maps and the z's, each normalised on the fly; backward, one pass for the
 per-channel sums (of g, shared by every BatchNorm, and of g (z - mean) per BatchNorm), then
 one writing every input's gradient (BatchNorm's backward, alpha g + beta z + gamma per
@@ -112,14 +112,10 @@ class NormalizedSum(torch.autograd.Function):
         lib = native.load("wsum_bn")
         n_pix, c, ppb = sizes_of(zs[0])
         sizes = tuple(ctypes.c_long(v) for v in (n_pix, c, ppb))
-        partial = torch.empty((n_pix + ppb - 1) // ppb, len(zs), c)
-        lib.bn_moments(pointers(zs), None, c_float(partial),  # type: ignore[union-attr]
-                       ctypes.c_long(len(zs)), *sizes, ctypes.c_long(0))
-        mean = (partial.sum(0, dtype=torch.float64) / n_pix).float()  # (K, C)
-        lib.bn_moments(pointers(zs), c_float(mean), c_float(partial),  # type: ignore[union-attr]
-                       ctypes.c_long(len(zs)), *sizes, ctypes.c_long(1))
-        var = (partial.sum(0, dtype=torch.float64) / n_pix).float()
-        invstd = torch.rsqrt(var + eps)  # (K, C)
+        mean, invstd = torch.empty(len(zs), c), torch.empty(len(zs), c)  # (K, C)
+        work = torch.empty(2, (n_pix + ppb - 1) // ppb, len(zs), c)
+        lib.bn_moments(pointers(zs), c_float(mean), c_float(invstd),  # type: ignore[union-attr]
+                       c_float(work), ctypes.c_long(len(zs)), *sizes, ctypes.c_double(eps))
         a = scales.detach()[:, None] * invstd
         shift = -mean * a
         coefs = torch.ones(n_maps)
