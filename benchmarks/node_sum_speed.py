@@ -10,13 +10,16 @@ skip multiplied, everything added map by map. Milliseconds per forward + backwar
 map, BatchNorm input and mixing logit through its softmax), both alternating ``--rounds``
 times at ``--threads`` threads; one JSON line per node, the medians over the rounds.
 ``--plain`` times sums without BatchNorms (the weighted maps alone: ``nn.weighted_sum``).
+(Since 2026-12-07 the NB201 supernet hands its nodes' skips and pooling to ``nn.skip_pool``,
+one unweighted map in the node's sum; the nb201 rows here keep the earlier node's terms.)
 
 ``--accuracy`` times nothing: how far the float32 architecture gradient of each relaxed
 supernet (16 channels; nb201: 2 cells per stage, darts: 3 cells) is from its float64 value
 (where the kernels do not apply), with the kernels and through PyTorch: one cross-entropy loss
 of a random batch of 16 32x32 images, channels_last, softmax of small random alphas; one JSON
-line per space and path, ``||g32 - g64|| / ||g64||`` (the other native kernels, pooling and
-depthwise, run in both float32 paths).
+line per space and path, ``||g32 - g64|| / ||g64||`` (the PyTorch path without
+``nn.skip_pool`` either; the other native kernels, pooling and depthwise, run in both float32
+paths).
 
     python benchmarks/node_sum_speed.py --threads 2
     python benchmarks/node_sum_speed.py --accuracy
@@ -35,7 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from archsearch.allocator import keep_freed_memory
-from archsearch.nn import normalized_sum, weighted_sum
+from archsearch.nn import normalized_sum, skip_pool, weighted_sum
 from archsearch.nn.mixed import Relaxed
 from archsearch.nn.normalized_sum import Normalized
 from archsearch.nn.terms import Terms
@@ -52,12 +55,14 @@ BN = nn.BatchNorm2d(SHAPE[1], affine=False, track_running_stats=False)
 @contextmanager
 def through_pytorch():
     """Terms.sum with both kernels off: the BatchNorms, products and adds of PyTorch."""
-    saved = normalized_sum.native_applies, weighted_sum.native_applies
+    saved = normalized_sum.native_applies, weighted_sum.native_applies, skip_pool.native_applies
     normalized_sum.native_applies = weighted_sum.native_applies = lambda *_: False
+    skip_pool.native_applies = lambda *_: False
     try:
         yield
     finally:
-        normalized_sum.native_applies, weighted_sum.native_applies = saved
+        (normalized_sum.native_applies, weighted_sum.native_applies,
+         skip_pool.native_applies) = saved
 
 
 def time_ms(native: bool, norms: list[torch.Tensor], plain: list[torch.Tensor], weighted: int,
