@@ -576,6 +576,110 @@ void skip_pool_bwd(const float *g, const float *const *xs, const float *ws, cons
 """
 
 
+# A 1x1 convolution over channels_last maps as a matmul over the channel axis, forward and
+# backward, for the few (16-64) channels of searched cells, where MKL's sgemm on these tall,
+# skinny matrices runs at about half the memory's speed. The input's pixels may be strided
+# (FactorizedReduce's every other row and column): pixel (b, i, j) of x starts at
+# b * sb + i * si + j * sj, its channels contiguous; y and g are dense (B, H, W, N).
+CHANNEL_MATMUL = r"""
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define AT(ptr, i) (*(const v16u *)((ptr) + (i)))
+#define PUT(ptr, i) (*(v16u *)((ptr) + (i)))
+
+/* y[b, i, j, :] = x[b, i, j, :] @ m, m (K, N) row-major; K, N multiples of 16. Eight pixels
+   at a time share each row of m (eight independent sums: the FMA units' latency hidden). */
+void channel_matmul(const float *restrict x, const float *restrict m, float *restrict y,
+                    long nb, long h, long w, long k, long n, long sb, long si, long sj) {
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (long b = 0; b < nb; b++) {
+        for (long i = 0; i < h; i++) {
+            const float *xr = x + b * sb + i * si;
+            float *yr = y + (b * h + i) * w * n;
+            long j = 0;
+            for (; j + 8 <= w; j += 8) {
+                const float *xp[8];
+                for (int u = 0; u < 8; u++) xp[u] = xr + (j + u) * sj;
+                for (long o = 0; o < n; o += 16) {
+                    v16 a[8];
+                    for (int u = 0; u < 8; u++) a[u] = (v16){0};
+                    for (long c = 0; c < k; c++) {
+                        const v16 mv = AT(m, c * n + o);
+                        for (int u = 0; u < 8; u++) a[u] += xp[u][c] * mv;
+                    }
+                    for (int u = 0; u < 8; u++) PUT(yr, (j + u) * n + o) = a[u];
+                }
+            }
+            for (; j < w; j++) {
+                const float *x0 = xr + j * sj;
+                for (long o = 0; o < n; o += 16) {
+                    v16 a0 = (v16){0};
+                    for (long c = 0; c < k; c++) a0 += x0[c] * AT(m, c * n + o);
+                    PUT(yr, j * n + o) = a0;
+                }
+            }
+        }
+    }
+}
+
+/* The rows r in [lo, hi) of (B x H) image rows: acc (N, K) = sum g[pixel, o] x[pixel, c] for
+   o in [o0, o0 + no), c in [c0, c0 + 16 nc): no x nc <= 16 sums, held in registers. */
+static inline __attribute__((always_inline)) void gram_tile(
+        const float *restrict g, const float *restrict x, float *acc, long lo, long hi, long h,
+        long w, long k, long n, long sb, long si, long sj, long o0, long c0, const int no,
+        const int nc) {
+    v16 a[16][4];
+    for (int u = 0; u < no; u++)
+        for (int v = 0; v < nc; v++) a[u][v] = (v16){0};
+    for (long r = lo; r < hi; r++) {
+        const float *xr = x + (r / h) * sb + (r % h) * si + c0;
+        const float *gr = g + r * w * n + o0;
+        for (long j = 0; j < w; j++) {
+            const float *xp = xr + j * sj, *gp = gr + j * n;
+            for (int v = 0; v < nc; v++) {
+                const v16 xv = AT(xp, 16 * v);
+                for (int u = 0; u < no; u++) a[u][v] += gp[u] * xv;
+            }
+        }
+    }
+    for (int u = 0; u < no; u++)
+        for (int v = 0; v < nc; v++) PUT(acc, (o0 + u) * k + c0 + 16 * v) = a[u][v];
+}
+
+/* part[ch] (N, K) = sum over chunk ch of the B x H image rows of g[pixel]^T x[pixel]: the
+   weight's gradient in `chunks` partial sums (the caller adds them). Tiles of 16 output
+   channels by 16 input channels, 8 by 32 or 4 by 64 (4 by 16-48 for what is left of K). */
+void channel_gram(const float *restrict g, const float *restrict x, float *restrict part,
+                  long nb, long h, long w, long k, long n, long sb, long si, long sj,
+                  long chunks) {
+    const long rows = nb * h;
+    #pragma omp parallel for schedule(static)
+    for (long ch = 0; ch < chunks; ch++) {
+        const long lo = rows * ch / chunks, hi = rows * (ch + 1) / chunks;
+        float *acc = part + ch * n * k;
+#define TILE(no, nc) gram_tile(g, x, acc, lo, hi, h, w, k, n, sb, si, sj, o0, c0, no, nc)
+        if (k == 16) {
+            for (long o0 = 0, c0 = 0; o0 < n; o0 += 16) TILE(16, 1);
+        } else if (k == 32) {
+            for (long o0 = 0, c0 = 0; o0 < n; o0 += 8) TILE(8, 2);
+        } else {
+            for (long o0 = 0; o0 < n; o0 += 4) {
+                long c0 = 0;
+                for (; c0 + 64 <= k; c0 += 64) TILE(4, 4);
+                switch ((k - c0) / 16) {
+                case 3: TILE(4, 3); break;
+                case 2: TILE(4, 2); break;
+                case 1: TILE(4, 1); break;
+                default: break;
+                }
+            }
+        }
+#undef TILE
+    }
+}
+"""
+
+
 def compile_c(compiler: str, src: Path, built: Path) -> None:
     """Compile with OpenMP (the kernels' ``omp parallel`` loops then run on the OpenMP pool
     PyTorch's CPU wheels load, ``libgomp.so.1``, with its thread count), else without it
@@ -639,7 +743,7 @@ def load(name: str) -> ctypes.CDLL | None:
 
 
 SOURCES = {"dw5_wgrad": DW5_WGRAD, "pool3": POOL3, "wsum": WSUM, "wsum_bn": WSUM_BN,
-           "skip_pool": SKIP_POOL}
+           "skip_pool": SKIP_POOL, "channel_matmul": CHANNEL_MATMUL}
 
 
 def call(name: str, kernel: str, *tensors: torch.Tensor, sizes: tuple[int, ...]) -> None:

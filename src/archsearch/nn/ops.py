@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from archsearch.nn.channel_matmul import channel_matmul
 from archsearch.nn.depthwise import DepthwiseConv2d
 from archsearch.nn.mixed import weigh
 from archsearch.nn.normalized_sum import Normalized, folds
@@ -24,15 +25,16 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
     convolution is one matmul over the channel axis (of every ``stride``-th row and column, a
     strided view), which is 1.5-3x faster forward and backward than oneDNN's 1x1 convolution at
     the 16-64 channels of searched cells; at stride 2 it makes FactorizedReduce 1.2-1.4x faster
-    forward+backward (BENCHMARKS.md). The output is channels_last too. Anywhere else:
-    ``F.conv2d``. Same values either way.
+    forward+backward (BENCHMARKS.md). The matmul is :func:`channel_matmul` (a native kernel
+    at 16-256 channels in multiples of 16, else ``F.linear``). The output is channels_last too.
+    Anywhere else: ``F.conv2d``. Same values either way.
     """
     if x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous(
             memory_format=torch.channels_last):
         rows = x.permute(0, 2, 3, 1)  # (B, H, W, C_in), a view
         if stride > 1 or offset > 0:
             rows = rows[:, offset::stride, offset::stride]  # (B, H', W', C_in), a view
-        return F.linear(rows, weight.flatten(1)).permute(0, 3, 1, 2)  # (B, C_out, H', W')
+        return channel_matmul(rows, weight.flatten(1)).permute(0, 3, 1, 2)  # (B, C_out, H', W')
     return F.conv2d(x[:, :, offset:, offset:], weight, stride=stride)
 
 
