@@ -7,7 +7,7 @@ On a machine with CUDA:
   tiny search end to end on the GPU in channels_last under the estimator's bf16 autocast, its
   weights and alpha on the device, and resumes from its checkpoint;
 - a search step makes no more host synchronisations over three steps than over one (none per
-  step);
+  step; GDAS: at most its two samples' indices);
 - the relaxed darts and nb201 supernets compute the same function and the same gradients, of
   the weights and of alpha, on the GPU as on the CPU (float64), and close to it in bf16.
 
@@ -128,6 +128,11 @@ def one_step(search: Any) -> Any:
     return darts_step
 
 
+# GDAS computes only each edge's sampled op, so the host reads the sampled indices: one copy
+# for each of a step's two samples (the weights' and alpha's), by design
+SYNCS_PER_STEP = {"gdas": 2}
+
+
 @pytest.mark.parametrize("key", ["darts-1", "darts-2", "gdas", "snas", "pc-darts"])
 def test_a_search_step_never_waits_for_the_host(images: str, key: str) -> None:
     search = build(images, key, epochs=4)
@@ -138,7 +143,7 @@ def test_a_search_step_never_waits_for_the_host(images: str, key: str) -> None:
     def steps(n: int):
         return lambda: [step() for _ in range(n)]
 
-    assert syncs(steps(3)) == syncs(steps(1))
+    assert syncs(steps(3)) - syncs(steps(1)) <= 2 * SYNCS_PER_STEP.get(key, 0)
 
 
 def random_path(space: Any, generator: torch.Generator) -> Relaxed:
