@@ -5,8 +5,10 @@
 cells these are tall, skinny matrices on which MKL's sgemm reads and writes memory at about
 half the speed a plain pass does; the 1x1 matmuls were ~13% of a relaxed NB201 search step.
 :func:`channel_matmul` runs the forward and the input's gradient through ``native.CHANNEL_MATMUL``
-(four pixels at a time share each weight row, 16 output channels to a vector) and the weight's
-gradient as per-chunk sums of ``g^T x`` over cache-sized chunks of image rows, added in float64.
+(eight pixels at a time share each weight row, 16 output channels to a vector) and the weight's
+gradient as per-chunk sums of ``g^T x`` over cache-sized chunks of image rows (register tiles of
+up to 16 x 16 channels), added in float64. ``benchmarks/channel_matmul_speed.py`` times them
+against MKL.
 
 The native kernel takes float32 CPU pixel rows whose channels are contiguous (the pixels may be
 strided: FactorizedReduce's every other row and column) with C_in and C_out multiples of 16 up
