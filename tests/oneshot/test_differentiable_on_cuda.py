@@ -108,6 +108,12 @@ def test_every_differentiable_method_runs_on_the_device_and_resumes(
     first.save(tmp_path / "search.pt")
     resumed = build(images, key, seed=5)  # alpha and the weights from the file
     resumed.load(tmp_path / "search.pt")
+    # the checkpoint's state exactly, on the device (what follows may differ by the GPU's
+    # nondeterministic reductions)
+    assert all(torch.equal(a, b) for a, b in zip(resumed.alphas, first.alphas))
+    for a, b in zip(resumed.estimator.model.state_dict().values(),
+                    first.estimator.model.state_dict().values()):
+        assert torch.equal(a, b)
     resumed.run()
     assert [r["epoch"] for r in resumed.history] == list(range(1, epochs + 1))
     assert untimed(resumed.history)[0] == untimed(first.history)[0]
